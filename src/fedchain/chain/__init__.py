@@ -1,0 +1,43 @@
+"""Chain layer: the only code that knows web3. Backends, transactions, typed contract clients."""
+
+from fedchain.chain.backends import AnvilChain, ChainBackend, EmbeddedChain, RpcChain, open_chain
+from fedchain.chain.contracts import CoordinatorClient, Deployment, TokenClient, deploy
+from fedchain.chain.errors import ChainError, ContractRevert, TransactionFailed
+from fedchain.chain.gas import GasLedger, GasRecord
+from fedchain.chain.transactor import Transactor, derive_account
+from fedchain.chain.types import (
+    AbortReason,
+    AggregateCommitment,
+    MemberInfo,
+    Phase,
+    RoundOutcome,
+    TaskInfo,
+    TaskParams,
+    UpdateCommitment,
+)
+
+__all__ = [
+    "AbortReason",
+    "AggregateCommitment",
+    "AnvilChain",
+    "ChainBackend",
+    "ChainError",
+    "ContractRevert",
+    "CoordinatorClient",
+    "Deployment",
+    "EmbeddedChain",
+    "GasLedger",
+    "GasRecord",
+    "MemberInfo",
+    "Phase",
+    "RoundOutcome",
+    "RpcChain",
+    "TaskInfo",
+    "TaskParams",
+    "TokenClient",
+    "Transactor",
+    "UpdateCommitment",
+    "deploy",
+    "derive_account",
+    "open_chain",
+]

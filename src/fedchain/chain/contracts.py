@@ -1,0 +1,302 @@
+"""Typed clients of the two contracts; the only code that builds their calls."""
+
+from __future__ import annotations
+
+import json
+from dataclasses import asdict, dataclass
+from pathlib import Path
+from typing import Any
+
+from eth_account.signers.local import LocalAccount
+from web3.contract import Contract
+
+from fedchain.chain.artifacts import load_artifact
+from fedchain.chain.backends import ChainBackend
+from fedchain.chain.errors import ChainError, ContractRevert, decode_revert, revert_data
+from fedchain.chain.transactor import Receipt, Transactor
+from fedchain.chain.types import (
+    AbortReason,
+    AggregateCommitment,
+    MemberInfo,
+    Phase,
+    RoundOutcome,
+    TaskInfo,
+    TaskParams,
+    UpdateCommitment,
+)
+
+__all__ = ["Deployment", "deploy", "TokenClient", "CoordinatorClient", "GAS_LIMITS"]
+
+#: Explicit gas limits per operation (generous: unused gas is not charged).
+GAS_LIMITS = {
+    "deploy_token": 3_000_000,
+    "deploy_coordinator": 4_000_000,
+    "approve": 80_000,
+    "transfer": 80_000,
+    "create_task": 400_000,
+    "start_task": 120_000,
+    "join": 200_000,
+    "leave_task": 150_000,
+    "claim": 120_000,
+    "commit_update": 150_000,
+    "post_aggregate": 200_000,
+    "post_aggregate_per_excluded": 40_000,
+    "advance": 200_000,
+    "withdraw_pool": 120_000,
+}
+
+
+@dataclass(frozen=True)
+class Deployment:
+    """Where the contracts live; saved in the workdir so later commands find them."""
+
+    chain_id: int
+    token: str
+    coordinator: str
+    deploy_block: int
+
+    def save(self, path: Path) -> None:
+        path.parent.mkdir(parents=True, exist_ok=True)
+        path.write_text(json.dumps(asdict(self), indent=2) + "\n")
+
+    @classmethod
+    def load(cls, path: Path) -> Deployment:
+        if not path.is_file():
+            raise ChainError(f"no deployment at {path}: run `fedchain demo --workdir` first")
+        return cls(**json.loads(path.read_text()))
+
+
+def deploy(tx: Transactor, deployer: LocalAccount, *, supply: int) -> Deployment:
+    """Deploy FedToken (whole supply to ``deployer``) and the TaskCoordinator."""
+    w3 = tx.chain.w3
+    token_art = load_artifact("FedToken")
+    token_factory = w3.eth.contract(abi=token_art.abi, bytecode=token_art.bytecode)
+    r1 = tx.send(
+        deployer,
+        token_factory.constructor("FedChain Token", "FED", deployer.address, supply),
+        gas=GAS_LIMITS["deploy_token"],
+        operation="deploy_token",
+    )
+    coord_art = load_artifact("TaskCoordinator")
+    coord_factory = w3.eth.contract(abi=coord_art.abi, bytecode=coord_art.bytecode)
+    r2 = tx.send(
+        deployer,
+        coord_factory.constructor(r1.contract_address),
+        gas=GAS_LIMITS["deploy_coordinator"],
+        operation="deploy_coordinator",
+    )
+    assert r1.contract_address and r2.contract_address
+    return Deployment(tx.chain.chain_id, r1.contract_address, r2.contract_address, r1.block)
+
+
+class TokenClient:
+    def __init__(self, tx: Transactor, address: str) -> None:
+        self.tx = tx
+        self.contract: Contract = tx.chain.w3.eth.contract(
+            address=address, abi=load_artifact("FedToken").abi
+        )
+        self.address = self.contract.address
+
+    def balance_of(self, account: str) -> int:
+        return int(self.contract.functions.balanceOf(account).call())
+
+    def total_supply(self) -> int:
+        return int(self.contract.functions.totalSupply().call())
+
+    def transfer(self, sender: LocalAccount, to: str, amount: int) -> Receipt:
+        return self.tx.send(
+            sender, self.contract.functions.transfer(to, amount),
+            gas=GAS_LIMITS["transfer"], operation="transfer",
+        )
+
+    def approve(self, owner: LocalAccount, spender: str, amount: int) -> Receipt:
+        return self.tx.send(
+            owner, self.contract.functions.approve(spender, amount),
+            gas=GAS_LIMITS["approve"], operation="approve",
+        )
+
+
+def _b32(v: Any) -> bytes:
+    return bytes(v)
+
+
+class CoordinatorClient:
+    """Every call and event of ``TaskCoordinator``, typed."""
+
+    def __init__(self, tx: Transactor, address: str, *, from_block: int = 0) -> None:
+        self.tx = tx
+        self.contract: Contract = tx.chain.w3.eth.contract(
+            address=address, abi=load_artifact("TaskCoordinator").abi
+        )
+        self.address = self.contract.address
+        self.from_block = from_block
+
+    @property
+    def chain(self) -> ChainBackend:
+        return self.tx.chain
+
+    # ------------------------------------------------------------ transactions
+    def create_task(self, sponsor: LocalAccount, params: TaskParams) -> int:
+        r = self.tx.send(
+            sponsor, self.contract.functions.createTask(params.as_tuple()),
+            gas=GAS_LIMITS["create_task"], operation="create_task",
+        )
+        (ev,) = self.contract.events.TaskCreated().process_receipt(_as_receipt(r))
+        return int(ev["args"]["taskId"])
+
+    def start_task(self, sponsor: LocalAccount, task_id: int) -> Receipt:
+        return self.tx.send(
+            sponsor, self.contract.functions.startTask(task_id),
+            gas=GAS_LIMITS["start_task"], operation="start_task", task_id=task_id,
+        )
+
+    def join(self, member: LocalAccount, task_id: int) -> Receipt:
+        return self.tx.send(
+            member, self.contract.functions.join(task_id),
+            gas=GAS_LIMITS["join"], operation="join", task_id=task_id,
+        )
+
+    def leave_task(self, member: LocalAccount, task_id: int) -> Receipt:
+        return self.tx.send(
+            member, self.contract.functions.leaveTask(task_id),
+            gas=GAS_LIMITS["leave_task"], operation="leave_task", task_id=task_id,
+        )
+
+    def claim(self, member: LocalAccount, task_id: int) -> Receipt:
+        return self.tx.send(
+            member, self.contract.functions.claim(task_id),
+            gas=GAS_LIMITS["claim"], operation="claim", task_id=task_id,
+        )
+
+    def withdraw_pool(self, sponsor: LocalAccount, task_id: int) -> Receipt:
+        return self.tx.send(
+            sponsor, self.contract.functions.withdrawPool(task_id),
+            gas=GAS_LIMITS["withdraw_pool"], operation="withdraw_pool", task_id=task_id,
+        )
+
+    def commit_update(
+        self, member: LocalAccount, task_id: int, round: int, merkle_root: bytes,
+        blob_digest: bytes, samples: int,
+    ) -> Receipt:
+        return self.tx.send(
+            member,
+            self.contract.functions.commitUpdate(task_id, round, merkle_root, blob_digest, samples),
+            gas=GAS_LIMITS["commit_update"], operation="commit_update", task_id=task_id, round=round,
+        )
+
+    def post_aggregate(
+        self, aggregator: LocalAccount, task_id: int, round: int, merkle_root: bytes,
+        blob_digest: bytes, model_digest: bytes, excluded: list[str] | None = None,
+    ) -> Receipt:
+        excluded = list(excluded or [])
+        gas = GAS_LIMITS["post_aggregate"] + GAS_LIMITS["post_aggregate_per_excluded"] * len(excluded)
+        return self.tx.send(
+            aggregator,
+            self.contract.functions.postAggregate(
+                task_id, round, merkle_root, blob_digest, model_digest, excluded
+            ),
+            gas=gas, operation="post_aggregate", task_id=task_id, round=round,
+        )
+
+    def advance(self, caller: LocalAccount, task_id: int, round: int | None = None) -> Receipt:
+        return self.tx.send(
+            caller, self.contract.functions.advance(task_id),
+            gas=GAS_LIMITS["advance"], operation="advance", task_id=task_id, round=round,
+        )
+
+    # ------------------------------------------------------------ views
+    def task_count(self) -> int:
+        return int(self.contract.functions.taskCount().call())
+
+    def get_task(self, task_id: int) -> TaskInfo:
+        try:
+            v = self.contract.functions.getTask(task_id).call()
+        except Exception as exc:
+            raise _decode_call_error(exc, "get_task") from exc
+        return TaskInfo(
+            task_id, v[0], *[int(x) for x in v[1:10]], int(v[10]), Phase(v[11]), *[int(x) for x in v[12:16]],
+            v[16], int(v[17]), _b32(v[18]), _b32(v[19]), _b32(v[20]),
+        )
+
+    def get_member(self, task_id: int, account: str) -> MemberInfo:
+        m, pending, commitment = self.contract.functions.getMember(task_id, account).call()
+        return MemberInfo(int(m[0]), int(m[1]), int(m[2]), int(m[3]), bool(m[4]), int(pending), _b32(commitment))
+
+    def reward_per_sample(self, task_id: int, round: int) -> int:
+        return int(self.contract.functions.rewardPerSample(task_id, round).call())
+
+    def verify_chunk(self, root: bytes, proof: list[bytes], index: int, chunk: bytes) -> bool:
+        return bool(self.contract.functions.verifyChunk(root, proof, index, chunk).call())
+
+    # ------------------------------------------------------------ events (the history)
+    def _logs(self, event: str, **filters: Any) -> list[Any]:
+        ev = getattr(self.contract.events, event)()
+        return list(ev.get_logs(from_block=self.from_block, argument_filters=filters or None))
+
+    def task_ids(self) -> list[int]:
+        return [int(e["args"]["taskId"]) for e in self._logs("TaskCreated")]
+
+    def task_created(self, task_id: int) -> dict[str, Any]:
+        (e,) = self._logs("TaskCreated", taskId=task_id)
+        return dict(e["args"])
+
+    def members(self, task_id: int) -> list[str]:
+        """Everyone who ever joined the task, in order of first joining."""
+        seen: dict[str, None] = {}
+        for e in self._logs("Joined", taskId=task_id):
+            seen.setdefault(e["args"]["account"], None)
+        return list(seen)
+
+    def updates(self, task_id: int, round: int) -> list[UpdateCommitment]:
+        return [
+            UpdateCommitment(
+                task_id, round, a["participant"], _b32(a["merkleRoot"]), _b32(a["blobDigest"]),
+                int(a["samples"]),
+            )
+            for a in (e["args"] for e in self._logs("UpdateCommitted", taskId=task_id, round=round))
+        ]
+
+    def excluded(self, task_id: int, round: int) -> list[str]:
+        return [e["args"]["participant"] for e in self._logs("UpdateExcluded", taskId=task_id, round=round)]
+
+    def aggregate(self, task_id: int, round: int) -> AggregateCommitment | None:
+        logs = self._logs("AggregatePosted", taskId=task_id, round=round)
+        if not logs:
+            return None
+        a = logs[-1]["args"]
+        return AggregateCommitment(
+            task_id, round, a["aggregator"], _b32(a["merkleRoot"]), _b32(a["blobDigest"]),
+            _b32(a["modelDigest"]), int(a["totalSamples"]), int(a["bond"]),
+        )
+
+    def round_outcomes(self, task_id: int) -> list[RoundOutcome]:
+        out = [
+            RoundOutcome(
+                task_id, int(a["round"]), True, _b32(a["modelDigest"]), int(a["rewardPerSample"]),
+                int(a["rewardsCredited"]), None,
+            )
+            for a in (e["args"] for e in self._logs("RoundFinalized", taskId=task_id))
+        ]
+        out += [
+            RoundOutcome(task_id, int(a["round"]), False, None, 0, 0, AbortReason(a["reason"]))
+            for a in (e["args"] for e in self._logs("RoundAborted", taskId=task_id))
+        ]
+        return sorted(out, key=lambda o: o.round)
+
+    def rewards_credited(self, task_id: int) -> list[tuple[int, str, int]]:
+        return [
+            (int(a["round"]), a["account"], int(a["amount"]))
+            for a in (e["args"] for e in self._logs("RewardsCredited", taskId=task_id))
+        ]
+
+
+def _as_receipt(r: Receipt) -> dict[str, Any]:
+    return {"logs": r.logs}
+
+
+def _decode_call_error(exc: Exception, operation: str) -> Exception:
+    data = revert_data(exc)
+    return decode_revert(data, operation) if data is not None else exc
+
+
+__all__ += ["ContractRevert"]

@@ -1,0 +1,1 @@
+"""Compiled contract artifacts (ABI + bytecode), built by scripts/compile_contracts.mjs."""
