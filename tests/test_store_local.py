@@ -1,0 +1,170 @@
+"""LocalDirStore: content addressing, atomic idempotent writes, tamper detection, threads."""
+
+from __future__ import annotations
+
+import hashlib
+import threading
+from concurrent.futures import ThreadPoolExecutor
+from pathlib import Path
+
+import pytest
+
+from fedchain.errors import FedchainError
+from fedchain.storage import (
+    BlobNotFound,
+    BlobStore,
+    BlobTooLarge,
+    DigestMismatch,
+    LocalDirStore,
+    StoreError,
+)
+
+
+def _all_files(root: Path) -> list[Path]:
+    return sorted(p for p in root.rglob("*") if p.is_file())
+
+
+def test_put_get_round_trip_and_layout(tmp_path: Path) -> None:
+    # Prepare
+    store = LocalDirStore(tmp_path / "blobs")
+    data = b"hello blob"
+
+    # Execute
+    digest = store.put(data)
+
+    # Assert
+    hexd = hashlib.sha256(data).hexdigest()
+    assert digest == hashlib.sha256(data).digest()
+    assert (tmp_path / "blobs" / hexd[:2] / hexd).read_bytes() == data
+    assert store.get(digest) == data
+    assert store.has(digest)
+    assert isinstance(store, BlobStore)
+
+
+def test_put_is_idempotent(tmp_path: Path) -> None:
+    # Prepare
+    store = LocalDirStore(tmp_path)
+
+    # Execute
+    d1 = store.put(b"same")
+    d2 = store.put(b"same")
+
+    # Assert
+    assert d1 == d2
+    assert len(_all_files(tmp_path)) == 1
+
+
+def test_empty_blob_is_storable(tmp_path: Path) -> None:
+    # Prepare
+    store = LocalDirStore(tmp_path)
+
+    # Execute
+    digest = store.put(b"")
+
+    # Assert
+    assert store.get(digest) == b""
+
+
+def test_missing_blob(tmp_path: Path) -> None:
+    # Prepare
+    store = LocalDirStore(tmp_path)
+    digest = hashlib.sha256(b"never stored").digest()
+
+    # Execute / Assert
+    assert not store.has(digest)
+    with pytest.raises(BlobNotFound, match=digest.hex()):
+        store.get(digest)
+
+
+def test_tampered_file_is_detected_and_put_repairs_it(tmp_path: Path) -> None:
+    # Prepare
+    store = LocalDirStore(tmp_path)
+    digest = store.put(b"original content")
+    path = store.path_for(digest)
+    path.write_bytes(b"original c0ntent")
+
+    # Execute / Assert
+    with pytest.raises(DigestMismatch) as info:
+        store.get(digest)
+    assert digest.hex() in str(info.value) and str(path) in str(info.value)
+    assert store.put(b"original content") == digest
+    assert store.get(digest) == b"original content"
+
+
+def test_oversized_blob_refused(tmp_path: Path) -> None:
+    # Prepare
+    store = LocalDirStore(tmp_path, max_blob_bytes=10)
+
+    # Execute / Assert
+    assert store.get(store.put(b"x" * 10)) == b"x" * 10
+    with pytest.raises(BlobTooLarge, match="11 bytes exceeds .* limit of 10"):
+        store.put(b"x" * 11)
+    assert len(_all_files(tmp_path)) == 1
+
+
+def test_oversized_file_on_disk_refused_on_get(tmp_path: Path) -> None:
+    # Prepare
+    data = b"y" * 100
+    digest = LocalDirStore(tmp_path).put(data)
+    small = LocalDirStore(tmp_path, max_blob_bytes=50)
+
+    # Execute / Assert
+    with pytest.raises(BlobTooLarge):
+        small.get(digest)
+
+
+@pytest.mark.parametrize("bad", [b"", b"\x00" * 31, "00" * 32])
+def test_bad_digest_refused(tmp_path: Path, bad: bytes) -> None:
+    # Prepare
+    store = LocalDirStore(tmp_path)
+
+    # Execute / Assert
+    with pytest.raises(StoreError, match="32 bytes"):
+        store.get(bad)
+
+
+def test_errors_are_fedchain_errors() -> None:
+    # Assert
+    for cls in (BlobNotFound, DigestMismatch, BlobTooLarge):
+        assert issubclass(cls, StoreError) and issubclass(cls, FedchainError)
+
+
+def test_concurrent_puts_from_threads(tmp_path: Path) -> None:
+    # Prepare: 8 threads put 20 distinct blobs each, plus one blob all of them share
+    store = LocalDirStore(tmp_path)
+    shared = b"shared" * 10_000
+    start = threading.Barrier(8)
+
+    def worker(t: int) -> list[tuple[bytes, bytes]]:
+        start.wait()
+        out = [(store.put(shared), shared)]
+        for i in range(20):
+            data = f"thread {t} blob {i}".encode() * 500
+            out.append((store.put(data), data))
+        return out
+
+    # Execute
+    with ThreadPoolExecutor(max_workers=8) as pool:
+        results = [pair for batch in pool.map(worker, range(8)) for pair in batch]
+
+    # Assert
+    for digest, data in results:
+        assert store.get(digest) == data
+    files = _all_files(tmp_path)
+    assert len(files) == 8 * 20 + 1
+    assert not [f for f in files if f.name.startswith(".tmp-")]
+
+
+def test_failed_write_leaves_no_temp_file(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    # Prepare
+    store = LocalDirStore(tmp_path)
+
+    def broken_replace(src: str, dst: str) -> None:
+        raise OSError("disk on fire")
+
+    monkeypatch.setattr("fedchain.storage.local.os.replace", broken_replace)
+
+    # Execute / Assert
+    with pytest.raises(StoreError, match="disk on fire"):
+        store.put(b"doomed")
+    assert _all_files(tmp_path) == []
