@@ -1,0 +1,93 @@
+"""The aggregator role: once the commit window closes, sum the committed updates exactly and
+post the aggregate's commitment and the new model's digest with a bond.
+
+Every update is checked against its on-chain commitment before it counts; one that is
+missing, malformed or does not match its root is excluded, and the exclusion is recorded
+on-chain so that the round still completes and auditors can see why a participant earned
+nothing.
+"""
+
+from __future__ import annotations
+
+from eth_account.signers.local import LocalAccount
+
+from fedchain.aggregation import weighted_sum
+from fedchain.aggregation.fedavg import apply_aggregate
+from fedchain.chain import CoordinatorClient, Phase
+from fedchain.codec.blob import BlobKind
+from fedchain.errors import FedchainError
+from fedchain.node.blobs import TaskBlobs
+from fedchain.node.events import NodeAction
+from fedchain.node.trainer import load_task_config
+from fedchain.storage import BlobStore
+
+__all__ = ["AggregatorNode", "RoundInputs", "collect_round_inputs"]
+
+
+class RoundInputs:
+    """The updates of one round split into the usable ones and the excluded ones (with why)."""
+
+    def __init__(self) -> None:
+        self.values: list[object] = []
+        self.weights: list[int] = []
+        self.included: list[str] = []
+        self.excluded: dict[str, str] = {}
+
+
+def collect_round_inputs(
+    coordinator: CoordinatorClient, blobs: TaskBlobs, task_id: int, round: int
+) -> RoundInputs:
+    """Fetch and verify every committed update of a round (used by aggregator and auditor)."""
+    out = RoundInputs()
+    for u in coordinator.updates(task_id, round):
+        try:
+            blob = blobs.get_vector(BlobKind.UPDATE, u.blob_digest, root=u.merkle_root)
+        except FedchainError as exc:
+            out.excluded[u.participant] = str(exc)
+            continue
+        out.values.append(blob.values)
+        out.weights.append(u.samples)
+        out.included.append(u.participant)
+    return out
+
+
+class AggregatorNode:
+    """A staked member that aggregates (and keeps the task moving when a deadline passed)."""
+
+    def __init__(
+        self, name: str, account: LocalAccount, coordinator: CoordinatorClient, store: BlobStore,
+        *, task_id: int,
+    ) -> None:
+        self.name = name
+        self.account = account
+        self.coordinator = coordinator
+        self.store = store
+        self.task_id = task_id
+        self._blobs: TaskBlobs | None = None
+
+    @property
+    def blobs(self) -> TaskBlobs:
+        if self._blobs is None:
+            self._blobs = TaskBlobs(self.store, load_task_config(self.coordinator, self.store, self.task_id))
+        return self._blobs
+
+    def poll(self) -> NodeAction | None:
+        info = self.coordinator.get_task(self.task_id)
+        now = self.coordinator.chain.now()
+        if info.phase != Phase.AGGREGATE or now >= info.deadline + info.aggregate_duration:
+            return None
+        inputs = collect_round_inputs(self.coordinator, self.blobs, self.task_id, info.round)
+        if len(inputs.included) < info.min_participants:
+            return None  # the round will abort at its deadline; nothing to post
+        aggregate = weighted_sum(inputs.values, inputs.weights)  # type: ignore[arg-type]
+        base = self.blobs.get_vector(BlobKind.MODEL, info.global_model_digest)
+        new_model = apply_aggregate(base.values, aggregate, sum(inputs.weights))
+        root, digest = self.blobs.put_vector(BlobKind.AGGREGATE, aggregate)
+        _, model_digest = self.blobs.put_vector(BlobKind.MODEL, new_model)
+        self.coordinator.post_aggregate(
+            self.account, self.task_id, info.round, root, digest, model_digest, list(inputs.excluded)
+        )
+        return NodeAction(
+            self.name, "aggregate", info.round,
+            {"included": len(inputs.included), "excluded": dict(inputs.excluded), "samples": sum(inputs.weights)},
+        )

@@ -1,0 +1,47 @@
+"""What the chain's clock allows next: the contract's deadline rules, mirrored for nodes.
+
+Nodes never act on a guess: they read the task from the chain and these rules say which
+transaction the contract would accept now, and when the next deadline falls.
+"""
+
+from __future__ import annotations
+
+from fedchain.chain.types import Phase, TaskInfo
+
+__all__ = ["commit_target", "advance_due", "next_deadline"]
+
+
+def commit_target(info: TaskInfo, now: int) -> tuple[int, bytes] | None:
+    """(round, base model digest) a trainer may commit to now, or None.
+
+    While a round's challenge window is over but nobody finalized it yet, the next round is
+    already committable: the contract finalizes the old round in the first commit of the new
+    one, and the base model is the pending one.
+    """
+    if info.phase == Phase.COMMIT and now < info.deadline:
+        return info.round, info.global_model_digest
+    if info.phase == Phase.CHALLENGE and now >= info.deadline and info.round < info.num_rounds:
+        return info.round + 1, info.pending_model_digest
+    return None
+
+
+def advance_due(info: TaskInfo, now: int) -> bool:
+    """True when `advance` would succeed (mirrors TaskCoordinator._advanceIfDue)."""
+    if info.phase == Phase.CHALLENGE:
+        return now >= info.deadline
+    if info.phase in (Phase.COMMIT, Phase.AGGREGATE):
+        if now >= info.deadline + info.aggregate_duration:
+            return True
+        return now >= info.deadline and info.committed < info.min_participants
+    return False
+
+
+def next_deadline(info: TaskInfo, now: int) -> int | None:
+    """The next timestamp at which something new becomes possible (None: nothing will)."""
+    if info.phase in (Phase.COMMIT, Phase.AGGREGATE):
+        if now < info.deadline:
+            return info.deadline
+        return info.deadline + info.aggregate_duration
+    if info.phase == Phase.CHALLENGE:
+        return info.deadline
+    return None

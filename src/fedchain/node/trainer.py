@@ -1,0 +1,106 @@
+"""The trainer (data owner) role: train locally on private data, commit the update on-chain.
+
+A trainer reads only the chain (the task's state) and the store (the global model); its raw
+data never leaves this object. Each step is idempotent: a restarted trainer reads the chain,
+sees what it already committed, and carries on.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import numpy as np
+from eth_account.signers.local import LocalAccount
+
+from fedchain.chain import CoordinatorClient
+from fedchain.codec.blob import BlobKind
+from fedchain.codec.fixedpoint import dequantize, encode_update
+from fedchain.learning import build_model, flatten_params, load_flat_params, train_local
+from fedchain.node.blobs import TaskBlobs
+from fedchain.node.events import NodeAction
+from fedchain.node.schedule import commit_target
+from fedchain.node.task_config import TaskConfig
+from fedchain.storage import BlobStore
+
+__all__ = ["LocalData", "TrainerNode", "load_task_config", "round_seed"]
+
+
+@dataclass(frozen=True)
+class LocalData:
+    """A data owner's private training set (never serialized, never sent)."""
+
+    x: np.ndarray
+    y: np.ndarray
+
+    def __len__(self) -> int:
+        return int(len(self.y))
+
+
+def load_task_config(coordinator: CoordinatorClient, store: BlobStore, task_id: int) -> TaskConfig:
+    """The task's config, fetched by its on-chain digest (the store verifies the bytes)."""
+    info = coordinator.get_task(task_id)
+    return TaskConfig.from_bytes(store.get(info.config_digest))
+
+
+def round_seed(seed: int, task_id: int, round: int, address: str) -> int:
+    """A per-(node, round) training seed, so reruns are reproducible and nodes differ."""
+    ss = np.random.SeedSequence([seed, task_id, round, int(address, 16) % 2**63])
+    return int(ss.generate_state(1)[0])
+
+
+class TrainerNode:
+    """One data owner: its key, its data, and the chain and store it shares with the others."""
+
+    def __init__(
+        self, name: str, account: LocalAccount, coordinator: CoordinatorClient, store: BlobStore,
+        data: LocalData, *, task_id: int, seed: int = 0,
+    ) -> None:
+        if len(data) == 0:
+            raise ValueError(f"trainer {name} has no data")
+        self.name = name
+        self.account = account
+        self.coordinator = coordinator
+        self.store = store
+        self.data = data
+        self.task_id = task_id
+        self.seed = seed
+        self._blobs: TaskBlobs | None = None
+
+    @property
+    def address(self) -> str:
+        return str(self.account.address)
+
+    @property
+    def blobs(self) -> TaskBlobs:
+        if self._blobs is None:
+            self._blobs = TaskBlobs(self.store, load_task_config(self.coordinator, self.store, self.task_id))
+        return self._blobs
+
+    def poll(self) -> NodeAction | None:
+        """Commit this round's update if the chain allows it and we have not yet."""
+        info = self.coordinator.get_task(self.task_id)
+        target = commit_target(info, self.coordinator.chain.now())
+        if target is None:
+            return None
+        round, base_digest = target
+        member = self.coordinator.get_member(self.task_id, self.address)
+        if not member.active or member.last_round == round:
+            return None
+        update, loss = self.compute_update(base_digest, round)
+        root, digest = self.blobs.put_vector(BlobKind.UPDATE, update)
+        self.coordinator.commit_update(self.account, self.task_id, round, root, digest, len(self.data))
+        return NodeAction(self.name, "commit", round, {"loss": loss, "samples": len(self.data)})
+
+    def compute_update(self, base_digest: bytes, round: int) -> tuple[np.ndarray, float]:
+        """Train from the global model and encode (new − global) as fixed-point integers."""
+        cfg = self.blobs.config
+        base = self.blobs.get_vector(BlobKind.MODEL, base_digest)
+        model = build_model(cfg.model_spec, seed=0)
+        load_flat_params(model, dequantize(base.values, frac_bits=cfg.frac_bits))
+        start = flatten_params(model)
+        result = train_local(
+            model, self.data.x, self.data.y, cfg.train_config,
+            seed=round_seed(self.seed, self.task_id, round, self.address),
+        )
+        delta = flatten_params(model) - start
+        return encode_update(delta, frac_bits=cfg.frac_bits, clip_norm=cfg.clip_norm), result.loss

@@ -1,0 +1,113 @@
+"""A consortium in miniature: one chain, one store, a sponsor and N data owners with keys.
+
+This is set-up only (deploy, fund, create the task, join, start). After it, participants
+share nothing but the chain and the store: each node gets its own key, its own data and a
+client of the chain; no Python object passes between them.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from pathlib import Path
+
+from eth_account.signers.local import LocalAccount
+
+from fedchain.chain import (
+    ChainBackend,
+    CoordinatorClient,
+    Deployment,
+    GasLedger,
+    TaskParams,
+    TokenClient,
+    Transactor,
+    deploy,
+    derive_account,
+)
+from fedchain.codec.blob import BlobKind
+from fedchain.codec.fixedpoint import quantize
+from fedchain.learning import build_model, flatten_params
+from fedchain.node.blobs import TaskBlobs
+from fedchain.node.task_config import TaskConfig
+from fedchain.storage import BlobStore
+
+__all__ = ["Consortium", "TokenPlan", "TOKEN"]
+
+TOKEN = 10**18  # one FED in base units
+
+
+@dataclass(frozen=True)
+class TokenPlan:
+    """Amounts (in whole FED) the demo uses; realistic ratios, arbitrary scale."""
+
+    supply: int = 1_000_000_000
+    grant_per_participant: int = 1_000
+    stake: int = 100
+    bond: int = 10
+    reward_per_round: int = 100
+
+
+@dataclass
+class Consortium:
+    chain: ChainBackend
+    tx: Transactor
+    deployment: Deployment
+    token: TokenClient
+    coordinator: CoordinatorClient
+    store: BlobStore
+    sponsor: LocalAccount
+    participants: list[LocalAccount]
+
+    @classmethod
+    def create(
+        cls, chain: ChainBackend, store: BlobStore, *, num_participants: int, seed: int,
+        plan: TokenPlan = TokenPlan(), ledger: GasLedger | None = None,
+        deployment_file: Path | None = None,
+    ) -> Consortium:
+        """Deploy the contracts and give every participant ether and tokens."""
+        tx = Transactor(chain, ledger)
+        sponsor = derive_account(seed, 0)
+        participants = [derive_account(seed, i + 1) for i in range(num_participants)]
+        for acct in [sponsor, *participants]:
+            chain.fund(acct.address, 10**21)
+        dep = deploy(tx, sponsor, supply=plan.supply * TOKEN)
+        if deployment_file is not None:
+            dep.save(deployment_file)
+        token = TokenClient(tx, dep.token)
+        coordinator = CoordinatorClient(tx, dep.coordinator, from_block=dep.deploy_block)
+        for p in participants:
+            token.transfer(sponsor, p.address, plan.grant_per_participant * TOKEN)
+        return cls(chain, tx, dep, token, coordinator, store, sponsor, participants)
+
+    def create_task(
+        self, config: TaskConfig, *, rounds: int, min_participants: int, seed: int,
+        plan: TokenPlan = TokenPlan(), commit_duration: int = 3600,
+        aggregate_duration: int = 3600, challenge_duration: int = 600,
+    ) -> int:
+        """Sponsor: store the config and the initial model, escrow the pool, create the task."""
+        config_digest = self.store.put(config.to_bytes())
+        model = build_model(config.model_spec, seed=seed)
+        initial = quantize(flatten_params(model), frac_bits=config.frac_bits)
+        _, model_digest = TaskBlobs(self.store, config).put_vector(BlobKind.MODEL, initial)
+        params = TaskParams(
+            initial_model_digest=model_digest,
+            config_digest=config_digest,
+            stake_amount=plan.stake * TOKEN,
+            aggregator_bond=plan.bond * TOKEN,
+            reward_per_round=plan.reward_per_round * TOKEN,
+            num_rounds=rounds,
+            min_participants=min_participants,
+            commit_duration=commit_duration,
+            aggregate_duration=aggregate_duration,
+            challenge_duration=challenge_duration,
+        )
+        self.token.approve(self.sponsor, self.coordinator.address, params.reward_per_round * rounds)
+        return self.coordinator.create_task(self.sponsor, params)
+
+    def join_all(self, task_id: int) -> None:
+        stake = self.coordinator.get_task(task_id).stake_amount
+        for p in self.participants:
+            self.token.approve(p, self.coordinator.address, stake)
+            self.coordinator.join(p, task_id)
+
+    def start(self, task_id: int) -> None:
+        self.coordinator.start_task(self.sponsor, task_id)

@@ -1,0 +1,239 @@
+"""`fedchain demo`: a consortium trains one model on a chain, then everything is audited.
+
+The hospitals scenario: each data owner holds a non-IID shard of a medical data set
+(Dirichlet partition), trains locally, and commits its update on-chain; an aggregator posts
+the exact weighted sum; rewards follow sample counts; the auditor replays every round.
+"""
+
+from __future__ import annotations
+
+import tempfile
+import time
+from collections.abc import Callable
+from contextlib import ExitStack
+from pathlib import Path
+from typing import Literal
+
+import numpy as np
+import torch
+from pydantic import BaseModel, Field
+
+from fedchain.audit import audit_all
+from fedchain.chain import GasLedger, open_chain
+from fedchain.codec.blob import BlobKind
+from fedchain.codec.fixedpoint import dequantize
+from fedchain.learning import (
+    ModelSpec,
+    TrainConfig,
+    build_model,
+    evaluate,
+    load_dataset,
+    load_flat_params,
+    partition,
+    train_centralized,
+)
+from fedchain.node import AggregatorNode, KeeperNode, LocalData, NodeAction, TaskBlobs, TaskConfig, TrainerNode
+from fedchain.sim.consortium import TOKEN, Consortium, TokenPlan
+from fedchain.sim.faults import FaultKind, FaultyTrainer
+from fedchain.sim.runner import Node, RoundRecord, run_task
+from fedchain.storage import LocalDirStore
+
+__all__ = ["DemoConfig", "DemoReport", "run_demo"]
+
+
+class DemoConfig(BaseModel):
+    """Everything `fedchain demo` can be asked to do."""
+
+    clients: int = Field(10, ge=2, le=200)
+    rounds: int = Field(10, ge=1, le=1000)
+    dataset: Literal["breast_cancer", "digits"] = "breast_cancer"
+    alpha: float | None = Field(0.5, gt=0, description="Dirichlet α; None = IID")
+    model: Literal["logreg", "mlp"] = "logreg"
+    hidden: tuple[int, ...] = (32,)
+    chain: str = "embedded"
+    workdir: Path | None = None
+    seed: int = 0
+    local_epochs: int = Field(2, ge=1)
+    batch_size: int = Field(16, ge=1)
+    lr: float = Field(0.05, gt=0)
+    momentum: float = Field(0.9, ge=0, lt=1)
+    min_participants: int | None = None
+    faults: dict[int, tuple[FaultKind, int]] = Field(default_factory=dict, description="client index -> (fault, from round)")
+
+
+class ParticipantReward(BaseModel):
+    name: str
+    address: str
+    samples: int
+    rounds_included: int
+    rewards: float  # FED, claimed at the end
+    stake_returned: float
+
+
+class DemoReport(BaseModel):
+    chain: str
+    dataset: str
+    clients: int
+    rounds_requested: int
+    final_accuracy: float
+    centralized_accuracy: float
+    rounds: list[dict[str, object]]
+    gas_per_participant_round: float
+    gas_by_operation: dict[str, dict[str, int]]
+    rewards: list[ParticipantReward]
+    audit: dict[str, object]
+    wall_seconds: float
+    workdir: str | None
+
+
+class Progress:
+    """Callbacks the CLI implements; the defaults do nothing (library use, tests)."""
+
+    def stage(self, message: str) -> None: ...
+
+    def round_done(self, record: RoundRecord) -> None: ...
+
+    def action(self, action: NodeAction) -> None: ...
+
+
+def run_demo(cfg: DemoConfig, progress: Progress | None = None) -> DemoReport:
+    """Set up a consortium on the chosen chain, run the task, claim rewards, audit."""
+    progress = progress or Progress()
+    started = time.perf_counter()
+    torch.set_num_threads(1)  # tiny models: threads cost more than they give
+    with ExitStack() as stack:
+        workdir = cfg.workdir or Path(stack.enter_context(tempfile.TemporaryDirectory(prefix="fedchain-")))
+        workdir.mkdir(parents=True, exist_ok=True)
+        progress.stage(f"starting the {cfg.chain} chain")
+        chain = stack.enter_context(open_chain(cfg.chain, workdir=workdir))
+        store = LocalDirStore(workdir / "store")
+        ledger = GasLedger()
+
+        progress.stage(f"loading {cfg.dataset} and splitting it across {cfg.clients} data owners")
+        data = load_dataset(cfg.dataset, seed=cfg.seed)
+        parts = partition(data.y_train, cfg.clients, alpha=cfg.alpha, seed=cfg.seed)
+        hidden = cfg.hidden if cfg.model == "mlp" else ()
+        spec = ModelSpec(arch=cfg.model, input_dim=data.num_features, num_classes=data.num_classes, hidden=hidden)
+        train_cfg = TrainConfig(epochs=cfg.local_epochs, batch_size=cfg.batch_size, lr=cfg.lr, momentum=cfg.momentum)
+        task_cfg = TaskConfig.build(dataset=cfg.dataset, model=spec, train=train_cfg)
+
+        progress.stage("deploying contracts, funding participants, creating the task")
+        consortium = Consortium.create(
+            chain, store, num_participants=cfg.clients, seed=cfg.seed, ledger=ledger,
+            deployment_file=workdir / "deployment.json",
+        )
+        min_participants = cfg.min_participants or max(2, cfg.clients // 2)
+        task_id = consortium.create_task(task_cfg, rounds=cfg.rounds, min_participants=min_participants, seed=cfg.seed)
+        consortium.join_all(task_id)
+        consortium.start(task_id)
+
+        nodes = _build_nodes(cfg, consortium, task_id, data, parts)
+        blobs = TaskBlobs(store, task_cfg)
+        eval_model = build_model(spec, seed=0)
+
+        def observe(rec: RoundRecord) -> None:
+            digest = rec.model_digest or consortium.coordinator.get_task(task_id).global_model_digest
+            values = blobs.get_vector(BlobKind.MODEL, digest).values
+            load_flat_params(eval_model, dequantize(values, frac_bits=task_cfg.frac_bits))
+            rec.accuracy, rec.loss = evaluate(eval_model, data.x_test, data.y_test)
+            progress.round_done(rec)
+
+        progress.stage(f"training: {cfg.rounds} rounds")
+        records = run_task(consortium.coordinator, task_id, nodes, ledger=ledger, on_round=observe, on_action=progress.action)
+
+        progress.stage("participants claim rewards and leave")
+        rewards = _settle_all(consortium, task_id, parts)
+
+        progress.stage("centralized baseline (same model, same budget)")
+        central_acc, _ = train_centralized(spec, data, train_cfg, epochs=cfg.rounds * cfg.local_epochs, seed=cfg.seed)
+
+        progress.stage("auditing every round from chain + store")
+        report = audit_all(consortium.coordinator, consortium.token, store)
+
+        participant_rounds = sum(r.included for r in records if r.finalized) or 1
+        round_gas = sum(r.gas_used for r in records)
+        by_op = {op: {"transactions": n, "gas": g} for op, (n, g) in ledger.by_operation().items()}
+        return DemoReport(
+            chain=cfg.chain,
+            dataset=cfg.dataset,
+            clients=cfg.clients,
+            rounds_requested=cfg.rounds,
+            final_accuracy=records[-1].accuracy if records and records[-1].accuracy is not None else 0.0,
+            centralized_accuracy=central_acc,
+            rounds=[_round_json(r) for r in records],
+            gas_per_participant_round=round_gas / participant_rounds,
+            gas_by_operation=by_op,
+            rewards=rewards,
+            audit={
+                "passed": report.passed,
+                "rounds_verified": report.rounds_verified,
+                "first_failure": None if report.first_failure is None else {
+                    "task": report.first_failure.task_id,
+                    "round": report.first_failure.round,
+                    "problems": report.first_failure.problems,
+                },
+            },
+            wall_seconds=time.perf_counter() - started,
+            workdir=str(cfg.workdir) if cfg.workdir else None,
+        )
+
+
+def _build_nodes(cfg: DemoConfig, c: Consortium, task_id: int, data: object, parts: list[np.ndarray]) -> list[Node]:
+    nodes: list[Node] = []
+    for i, (acct, idx) in enumerate(zip(c.participants, parts, strict=True)):
+        local = LocalData(data.x_train[idx], data.y_train[idx])  # type: ignore[attr-defined]
+        name = f"owner-{i:02d}"
+        if i in cfg.faults:
+            kind, at = cfg.faults[i]
+            nodes.append(FaultyTrainer(name, acct, c.coordinator, c.store, local, task_id=task_id, seed=cfg.seed, fault=kind, at_round=at))
+        else:
+            nodes.append(TrainerNode(name, acct, c.coordinator, c.store, local, task_id=task_id, seed=cfg.seed))
+    # The aggregator is one of the staked owners (the first one that behaves); anyone could be.
+    agg_index = next(i for i in range(len(c.participants)) if i not in cfg.faults)
+    nodes.append(AggregatorNode(f"aggregator(owner-{agg_index:02d})", c.participants[agg_index], c.coordinator, c.store, task_id=task_id))
+    nodes.append(KeeperNode("keeper(sponsor)", c.sponsor, c.coordinator, task_id=task_id))
+    return nodes
+
+
+def _settle_all(c: Consortium, task_id: int, parts: list[np.ndarray]) -> list[ParticipantReward]:
+    """Every owner leaves (stake + rewards back); the sponsor takes the pool's remainder."""
+    included: dict[str, int] = {}
+    for outcome in c.coordinator.round_outcomes(task_id):
+        if not outcome.finalized:
+            continue
+        excluded = set(c.coordinator.excluded(task_id, outcome.round))
+        for u in c.coordinator.updates(task_id, outcome.round):
+            if u.participant not in excluded:
+                included[u.participant] = included.get(u.participant, 0) + 1
+    out = []
+    for i, (acct, idx) in enumerate(zip(c.participants, parts, strict=True)):
+        m = c.coordinator.get_member(task_id, acct.address)
+        rewards = m.claimable + m.pending
+        if m.active:
+            c.coordinator.leave_task(acct, task_id)
+        out.append(ParticipantReward(
+            name=f"owner-{i:02d}", address=acct.address, samples=len(idx),
+            rounds_included=included.get(acct.address, 0), rewards=rewards / TOKEN, stake_returned=m.stake / TOKEN,
+        ))
+    if c.coordinator.get_task(task_id).pool > 0:
+        c.coordinator.withdraw_pool(c.sponsor, task_id)
+    return out
+
+
+def _round_json(r: RoundRecord) -> dict[str, object]:
+    return {
+        "round": r.round,
+        "finalized": r.finalized,
+        "accuracy": r.accuracy,
+        "loss": r.loss,
+        "gas_used": r.gas_used,
+        "seconds": round(r.seconds, 4),
+        "included": r.included,
+        "excluded": sorted(r.excluded),
+        "abort_reason": r.abort_reason,
+        "refusals": [{"node": x.node, "error": x.error} for x in r.refusals],
+        "model_digest": r.model_digest.hex() if r.model_digest else None,
+    }
+
+
+ProgressCallback = Callable[[str], None]
