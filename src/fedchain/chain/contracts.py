@@ -11,6 +11,7 @@ from typing import Any
 from eth_account.signers.local import LocalAccount
 from eth_utils import keccak
 from web3.contract import Contract
+from web3.logs import DISCARD
 
 from fedchain.chain.artifacts import load_artifact
 from fedchain.chain.backends import ChainBackend
@@ -144,7 +145,7 @@ class CoordinatorClient:
             sponsor, self.contract.functions.createTask(params.as_tuple()),
             gas=GAS_LIMITS["create_task"], operation="create_task",
         )
-        (ev,) = self.contract.events.TaskCreated().process_receipt(_as_receipt(r))
+        (ev,) = self.contract.events.TaskCreated().process_receipt(_as_receipt(r), errors=DISCARD)
         return int(ev["args"]["taskId"])
 
     def start_task(self, sponsor: LocalAccount, task_id: int) -> Receipt:

@@ -48,7 +48,7 @@ class DemoConfig(BaseModel):
     rounds: int = Field(10, ge=1, le=1000)
     dataset: Literal["breast_cancer", "digits"] = "breast_cancer"
     alpha: float | None = Field(0.5, gt=0, description="Dirichlet α; None = IID")
-    model: Literal["logreg", "mlp"] = "logreg"
+    model: Literal["logreg", "mlp"] = "mlp"
     hidden: tuple[int, ...] = (32,)
     chain: str = "embedded"
     workdir: Path | None = None
