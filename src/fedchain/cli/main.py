@@ -54,6 +54,10 @@ def demo(
         Optional[str],  # noqa: UP045
         typer.Option(help="Misbehaving owners, e.g. '3:malformed:2,5:crash:4' (index:crash|malformed|late:from round)."),
     ] = None,
+    challenge_window: Annotated[
+        Optional[int],  # noqa: UP045
+        typer.Option(help="Seconds an aggregate can be challenged before it is final (default 600 on local chains, whose clock the demo skips forward; 5 on an RPC chain, where it is waited out)."),
+    ] = None,
     report: Annotated[Optional[Path], typer.Option(help="Write the run's JSON report here (schema in README).")] = None,  # noqa: UP045
 ) -> None:
     """Run a consortium: deploy, train ROUNDS federated rounds on-chain, pay rewards, audit."""
@@ -64,7 +68,7 @@ def demo(
         cfg = DemoConfig(
             clients=clients, rounds=rounds, dataset=dataset, alpha=alpha if alpha > 0 else None,
             model=model, chain=chain, workdir=workdir, seed=seed, local_epochs=local_epochs,
-            faults=_parse_faults(faults),
+            faults=_parse_faults(faults), challenge_window=challenge_window,
         )
     except Exception as exc:  # pydantic's message names the bad option
         _fail(f"invalid option: {exc}")

@@ -7,13 +7,16 @@ client of the chain; no Python object passes between them.
 
 from __future__ import annotations
 
+import os
 from dataclasses import dataclass
 from pathlib import Path
 
+from eth_account import Account
 from eth_account.signers.local import LocalAccount
 
 from fedchain.chain import (
     ChainBackend,
+    ChainError,
     CoordinatorClient,
     Deployment,
     GasLedger,
@@ -30,7 +33,24 @@ from fedchain.node.blobs import TaskBlobs
 from fedchain.node.task_config import TaskConfig
 from fedchain.storage import BlobStore
 
-__all__ = ["Consortium", "TokenPlan", "TOKEN"]
+__all__ = ["Consortium", "TokenPlan", "TOKEN", "consortium_accounts", "KEYS_ENV"]
+
+KEYS_ENV = "FEDCHAIN_PRIVATE_KEYS"
+
+
+def consortium_accounts(chain: ChainBackend, n: int, seed: int) -> list[LocalAccount]:
+    """Keys for the sponsor and the participants.
+
+    On a local chain they are derived from the seed (test keys, funded by the chain). On a
+    real chain they come from $FEDCHAIN_PRIVATE_KEYS (comma-separated hex keys, sponsor
+    first), and must already hold ether for gas.
+    """
+    if chain.is_local:
+        return [derive_account(seed, i) for i in range(n)]
+    raw = [k.strip() for k in os.environ.get(KEYS_ENV, "").split(",") if k.strip()]
+    if len(raw) < n:
+        raise ChainError(f"{KEYS_ENV} holds {len(raw)} keys; this run needs {n} (sponsor + participants)")
+    return [Account.from_key(k) for k in raw[:n]]
 
 TOKEN = 10**18  # one FED in base units
 
@@ -65,10 +85,9 @@ class Consortium:
     ) -> Consortium:
         """Deploy the contracts and give every participant ether and tokens."""
         tx = Transactor(chain, ledger)
-        sponsor = derive_account(seed, 0)
-        participants = [derive_account(seed, i + 1) for i in range(num_participants)]
+        sponsor, *participants = consortium_accounts(chain, num_participants + 1, seed)
         for acct in [sponsor, *participants]:
-            chain.fund(acct.address, 10**21)
+            chain.fund(acct.address, 10**21 if chain.is_local else 10**16)
         dep = deploy(tx, sponsor, supply=plan.supply * TOKEN)
         if deployment_file is not None:
             dep.save(deployment_file)

@@ -58,6 +58,7 @@ class DemoConfig(BaseModel):
     lr: float = Field(0.05, gt=0)
     momentum: float = Field(0.9, ge=0, lt=1)
     min_participants: int | None = None
+    challenge_window: int | None = Field(None, ge=1, description="seconds; default 600 on local chains, 5 on RPC")
     faults: dict[int, tuple[FaultKind, int]] = Field(default_factory=dict, description="client index -> (fault, from round)")
 
 
@@ -123,7 +124,14 @@ def run_demo(cfg: DemoConfig, progress: Progress | None = None) -> DemoReport:
             deployment_file=workdir / "deployment.json",
         )
         min_participants = cfg.min_participants or max(2, cfg.clients // 2)
-        task_id = consortium.create_task(task_cfg, rounds=cfg.rounds, min_participants=min_participants, seed=cfg.seed)
+        local = chain.is_local
+        task_id = consortium.create_task(
+            task_cfg, rounds=cfg.rounds, min_participants=min_participants, seed=cfg.seed,
+            # On a real chain time cannot be skipped: short windows keep the demo watchable.
+            commit_duration=3600 if local else 120,
+            aggregate_duration=3600 if local else 120,
+            challenge_duration=cfg.challenge_window or (600 if local else 5),
+        )
         consortium.join_all(task_id)
         consortium.start(task_id)
 
