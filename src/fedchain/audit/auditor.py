@@ -57,7 +57,9 @@ class AuditReport:
         return next((v for v in self.verdicts if not v.passed), None)
 
 
-def _setup_verdict(coordinator: CoordinatorClient, store: BlobStore, task_id: int) -> tuple[RoundVerdict, TaskBlobs | None, np.ndarray | None]:
+def _setup_verdict(
+    coordinator: CoordinatorClient, store: BlobStore, task_id: int
+) -> tuple[RoundVerdict, TaskBlobs | None, np.ndarray | None]:
     v = RoundVerdict(task_id, 0, "setup")
     created = coordinator.task_created(task_id)
     try:
@@ -74,7 +76,9 @@ def _setup_verdict(coordinator: CoordinatorClient, store: BlobStore, task_id: in
     return v, blobs, model
 
 
-def audit_task(coordinator: CoordinatorClient, store: BlobStore, task_id: int) -> list[RoundVerdict]:
+def audit_task(
+    coordinator: CoordinatorClient, store: BlobStore, task_id: int
+) -> list[RoundVerdict]:
     """Verify one task round by round; stops at the first round whose model cannot be trusted."""
     setup, blobs, model = _setup_verdict(coordinator, store, task_id)
     verdicts = [setup]
@@ -87,7 +91,9 @@ def audit_task(coordinator: CoordinatorClient, store: BlobStore, task_id: int) -
         verdicts.append(v)
         if not outcome.finalized:
             continue  # the model stays; nothing was aggregated
-        model = _check_round(coordinator, blobs, task_id, outcome.round, model, v, info.reward_per_round)
+        model = _check_round(
+            coordinator, blobs, task_id, outcome.round, model, v, info.reward_per_round
+        )
         _check_credits(coordinator, task_id, outcome.round, outcome.reward_per_sample, credits, v)
         if model is None:
             break  # later rounds build on a model we could not reproduce
@@ -98,8 +104,13 @@ def audit_task(coordinator: CoordinatorClient, store: BlobStore, task_id: int) -
 
 
 def _check_round(
-    coordinator: CoordinatorClient, blobs: TaskBlobs, task_id: int, round: int,
-    model: np.ndarray, v: RoundVerdict, reward_per_round: int,
+    coordinator: CoordinatorClient,
+    blobs: TaskBlobs,
+    task_id: int,
+    round: int,
+    model: np.ndarray,
+    v: RoundVerdict,
+    reward_per_round: int,
 ) -> np.ndarray | None:
     agg = coordinator.aggregate(task_id, round)
     if agg is None:
@@ -117,7 +128,9 @@ def _check_round(
         return None
     total = sum(inputs.weights)
     if total != agg.total_samples:
-        v.problems.append(f"aggregate claims {agg.total_samples} samples, included updates have {total}")
+        v.problems.append(
+            f"aggregate claims {agg.total_samples} samples, included updates have {total}"
+        )
     try:
         posted = blobs.get_vector(BlobKind.AGGREGATE, agg.blob_digest, root=agg.merkle_root).values
     except FedchainError as exc:
@@ -148,11 +161,19 @@ def _check_round(
 
 
 def _check_credits(
-    coordinator: CoordinatorClient, task_id: int, round: int, per_sample: int,
-    credits: list[tuple[int, str, int]], v: RoundVerdict,
+    coordinator: CoordinatorClient,
+    task_id: int,
+    round: int,
+    per_sample: int,
+    credits: list[tuple[int, str, int]],
+    v: RoundVerdict,
 ) -> None:
     excluded = set(coordinator.excluded(task_id, round))
-    samples = {u.participant: u.samples for u in coordinator.updates(task_id, round) if u.participant not in excluded}
+    samples = {
+        u.participant: u.samples
+        for u in coordinator.updates(task_id, round)
+        if u.participant not in excluded
+    }
     for r, account, amount in credits:
         if r != round:
             continue
@@ -161,7 +182,9 @@ def _check_credits(
             v.problems.append(f"{account} was credited {amount} for round {round}, expected {want}")
 
 
-def accounting_verdict(coordinator: CoordinatorClient, token: TokenClient, task_ids: list[int]) -> RoundVerdict:
+def accounting_verdict(
+    coordinator: CoordinatorClient, token: TokenClient, task_ids: list[int]
+) -> RoundVerdict:
     """Every token the coordinator holds is a stake, a credited or pending reward, or pool."""
     v = RoundVerdict(0, 0, "accounting")
     expected = 0
@@ -172,7 +195,9 @@ def accounting_verdict(coordinator: CoordinatorClient, token: TokenClient, task_
             expected += info.stake + info.claimable + info.pending
     held = token.balance_of(coordinator.address)
     if held != expected:
-        v.problems.append(f"coordinator holds {held}, stakes + rewards + pools add up to {expected}")
+        v.problems.append(
+            f"coordinator holds {held}, stakes + rewards + pools add up to {expected}"
+        )
     return v
 
 

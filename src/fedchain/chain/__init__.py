@@ -35,6 +35,7 @@ __all__ = [
     "TaskInfo",
     "TaskParams",
     "TokenClient",
+    "TransactionFailed",
     "Transactor",
     "UpdateCommitment",
     "deploy",

@@ -1,4 +1,7 @@
-"""The compiled contracts the package ships: the ABI is the only contract between Solidity and Python."""
+"""The compiled contracts the package ships.
+
+The ABI is the only contract between Solidity and Python.
+"""
 
 from __future__ import annotations
 

@@ -21,8 +21,10 @@ from typing import Any
 
 from eth_tester import EthereumTester, PyEVMBackend
 from eth_tester.exceptions import TransactionFailed as TesterTransactionFailed
+from hexbytes import HexBytes
 from web3 import Web3
 from web3.providers.eth_tester import EthereumTesterProvider
+from web3.types import RPCEndpoint, Wei
 
 from fedchain.chain.errors import ChainError, revert_data
 
@@ -69,7 +71,9 @@ class ChainBackend(ABC):
         """Let at least ``seconds`` pass on the chain's clock and mine a block."""
 
     def wait_for_receipt(self, tx_hash: bytes) -> Any:
-        return self.w3.eth.wait_for_transaction_receipt(tx_hash, timeout=120, poll_latency=0.001)
+        return self.w3.eth.wait_for_transaction_receipt(
+            HexBytes(tx_hash), timeout=120, poll_latency=0.001
+        )
 
     def revert_data(self, call: dict[str, Any], block: int) -> bytes | None:
         """Replay ``call`` on the state at ``block`` and return its revert data (None if it passed)."""
@@ -82,7 +86,7 @@ class ChainBackend(ABC):
             return data
         return None
 
-    def close(self) -> None:
+    def close(self) -> None:  # noqa: B027 - most backends hold nothing to release
         """Release the chain (stop a node we started)."""
 
     def __enter__(self) -> ChainBackend:
@@ -105,18 +109,18 @@ class EmbeddedChain(ChainBackend):
 
     def fund(self, address: str, wei: int) -> None:
         with self.lock:
-            self.w3.eth.send_transaction({"from": self._faucet, "to": address, "value": wei})
+            self.w3.eth.send_transaction({"from": self._faucet, "to": address, "value": Wei(wei)})
 
     def advance_time(self, seconds: int) -> None:
         with self.lock:
             self.tester.time_travel(self.now() + int(seconds))
 
     def wait_for_receipt(self, tx_hash: bytes) -> Any:
-        return self.w3.eth.get_transaction_receipt(tx_hash)
+        return self.w3.eth.get_transaction_receipt(HexBytes(tx_hash))
 
     def revert_data(self, call: dict[str, Any], block: int) -> bytes | None:
         # web3's eth-tester provider flattens revert bytes into a message; ask eth-tester itself.
-        tx = {k: call[k] for k in ("from", "to", "data") if k in call}
+        tx: dict[str, Any] = {k: call[k] for k in ("from", "to", "data") if k in call}
         tx["value"] = int(call.get("value", 0))
         try:
             self.tester.call(tx, block)
@@ -170,37 +174,50 @@ class AnvilChain(ChainBackend):
         self.state_file = state_file
         cmd = [
             str(self.binary),
-            "--host", "127.0.0.1",
-            "--port", str(self.port),
-            "--hardfork", "prague",
+            "--host",
+            "127.0.0.1",
+            "--port",
+            str(self.port),
+            "--hardfork",
+            "prague",
             "--silent",
         ]
         if state_file is not None:
             state_file.parent.mkdir(parents=True, exist_ok=True)
             cmd += ["--state", str(state_file)]
         self.process = subprocess.Popen(cmd, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE)
-        self.w3 = Web3(Web3.HTTPProvider(f"http://127.0.0.1:{self.port}", request_kwargs={"timeout": 60}))
+        self.w3 = Web3(
+            Web3.HTTPProvider(f"http://127.0.0.1:{self.port}", request_kwargs={"timeout": 60})
+        )
         deadline = time.monotonic() + 20
         while True:
             if self.process.poll() is not None:
-                err = self.process.stderr.read().decode(errors="replace") if self.process.stderr else ""
-                raise ChainError(f"anvil exited at start (code {self.process.returncode}): {err.strip()}")
+                err = (
+                    self.process.stderr.read().decode(errors="replace")
+                    if self.process.stderr
+                    else ""
+                )
+                raise ChainError(
+                    f"anvil exited at start (code {self.process.returncode}): {err.strip()}"
+                )
             try:
-                self.w3.eth.chain_id
+                _ = self.w3.eth.chain_id
                 break
             except Exception:
                 if time.monotonic() > deadline:
                     self.close()
-                    raise ChainError(f"anvil did not answer on port {self.port} within 20 s") from None
+                    raise ChainError(
+                        f"anvil did not answer on port {self.port} within 20 s"
+                    ) from None
                 time.sleep(0.02)
 
     def fund(self, address: str, wei: int) -> None:
-        self.w3.provider.make_request("anvil_setBalance", [address, hex(wei)])
+        self.w3.provider.make_request(RPCEndpoint("anvil_setBalance"), [address, hex(wei)])
 
     def advance_time(self, seconds: int) -> None:
         with self.lock:
-            self.w3.provider.make_request("evm_increaseTime", [int(seconds)])
-            self.w3.provider.make_request("evm_mine", [])
+            self.w3.provider.make_request(RPCEndpoint("evm_increaseTime"), [int(seconds)])
+            self.w3.provider.make_request(RPCEndpoint("evm_mine"), [])
 
     def close(self) -> None:
         proc = getattr(self, "process", None)
@@ -225,12 +242,12 @@ class RpcChain(ChainBackend):
         self.url = url
         self.w3 = Web3(Web3.HTTPProvider(url, request_kwargs={"timeout": 60}))
         try:
-            self.w3.eth.chain_id
+            _ = self.w3.eth.chain_id
         except Exception as exc:
             raise ChainError(f"cannot reach an EVM node at {url}: {exc}") from exc
 
     def fund(self, address: str, wei: int) -> None:
-        balance = int(self.w3.eth.get_balance(address))
+        balance = int(self.w3.eth.get_balance(Web3.to_checksum_address(address)))
         if balance < wei:
             raise ChainError(
                 f"{address} holds {balance} wei on {self.url}, needs {wei}: fund it first "

@@ -10,6 +10,7 @@ from typing import Any
 
 from eth_account.signers.local import LocalAccount
 from eth_utils import keccak
+from web3 import Web3
 from web3.contract import Contract
 from web3.logs import DISCARD
 
@@ -96,7 +97,7 @@ class TokenClient:
     def __init__(self, tx: Transactor, address: str) -> None:
         self.tx = tx
         self.contract: Contract = tx.chain.w3.eth.contract(
-            address=address, abi=load_artifact("FedToken").abi
+            address=Web3.to_checksum_address(address), abi=load_artifact("FedToken").abi
         )
         self.address = self.contract.address
 
@@ -108,14 +109,18 @@ class TokenClient:
 
     def transfer(self, sender: LocalAccount, to: str, amount: int) -> Receipt:
         return self.tx.send(
-            sender, self.contract.functions.transfer(to, amount),
-            gas=GAS_LIMITS["transfer"], operation="transfer",
+            sender,
+            self.contract.functions.transfer(to, amount),
+            gas=GAS_LIMITS["transfer"],
+            operation="transfer",
         )
 
     def approve(self, owner: LocalAccount, spender: str, amount: int) -> Receipt:
         return self.tx.send(
-            owner, self.contract.functions.approve(spender, amount),
-            gas=GAS_LIMITS["approve"], operation="approve",
+            owner,
+            self.contract.functions.approve(spender, amount),
+            gas=GAS_LIMITS["approve"],
+            operation="approve",
         )
 
 
@@ -129,7 +134,7 @@ class CoordinatorClient:
     def __init__(self, tx: Transactor, address: str, *, from_block: int = 0) -> None:
         self.tx = tx
         self.contract: Contract = tx.chain.w3.eth.contract(
-            address=address, abi=load_artifact("TaskCoordinator").abi
+            address=Web3.to_checksum_address(address), abi=load_artifact("TaskCoordinator").abi
         )
         self.address = self.contract.address
         self.from_block = from_block
@@ -142,70 +147,110 @@ class CoordinatorClient:
     # ------------------------------------------------------------ transactions
     def create_task(self, sponsor: LocalAccount, params: TaskParams) -> int:
         r = self.tx.send(
-            sponsor, self.contract.functions.createTask(params.as_tuple()),
-            gas=GAS_LIMITS["create_task"], operation="create_task",
+            sponsor,
+            self.contract.functions.createTask(params.as_tuple()),
+            gas=GAS_LIMITS["create_task"],
+            operation="create_task",
         )
         (ev,) = self.contract.events.TaskCreated().process_receipt(_as_receipt(r), errors=DISCARD)
         return int(ev["args"]["taskId"])
 
     def start_task(self, sponsor: LocalAccount, task_id: int) -> Receipt:
         return self.tx.send(
-            sponsor, self.contract.functions.startTask(task_id),
-            gas=GAS_LIMITS["start_task"], operation="start_task", task_id=task_id,
+            sponsor,
+            self.contract.functions.startTask(task_id),
+            gas=GAS_LIMITS["start_task"],
+            operation="start_task",
+            task_id=task_id,
         )
 
     def join(self, member: LocalAccount, task_id: int) -> Receipt:
         return self.tx.send(
-            member, self.contract.functions.join(task_id),
-            gas=GAS_LIMITS["join"], operation="join", task_id=task_id,
+            member,
+            self.contract.functions.join(task_id),
+            gas=GAS_LIMITS["join"],
+            operation="join",
+            task_id=task_id,
         )
 
     def leave_task(self, member: LocalAccount, task_id: int) -> Receipt:
         return self.tx.send(
-            member, self.contract.functions.leaveTask(task_id),
-            gas=GAS_LIMITS["leave_task"], operation="leave_task", task_id=task_id,
+            member,
+            self.contract.functions.leaveTask(task_id),
+            gas=GAS_LIMITS["leave_task"],
+            operation="leave_task",
+            task_id=task_id,
         )
 
     def claim(self, member: LocalAccount, task_id: int) -> Receipt:
         return self.tx.send(
-            member, self.contract.functions.claim(task_id),
-            gas=GAS_LIMITS["claim"], operation="claim", task_id=task_id,
+            member,
+            self.contract.functions.claim(task_id),
+            gas=GAS_LIMITS["claim"],
+            operation="claim",
+            task_id=task_id,
         )
 
     def withdraw_pool(self, sponsor: LocalAccount, task_id: int) -> Receipt:
         return self.tx.send(
-            sponsor, self.contract.functions.withdrawPool(task_id),
-            gas=GAS_LIMITS["withdraw_pool"], operation="withdraw_pool", task_id=task_id,
+            sponsor,
+            self.contract.functions.withdrawPool(task_id),
+            gas=GAS_LIMITS["withdraw_pool"],
+            operation="withdraw_pool",
+            task_id=task_id,
         )
 
     def commit_update(
-        self, member: LocalAccount, task_id: int, round: int, merkle_root: bytes,
-        blob_digest: bytes, samples: int,
+        self,
+        member: LocalAccount,
+        task_id: int,
+        round: int,
+        merkle_root: bytes,
+        blob_digest: bytes,
+        samples: int,
     ) -> Receipt:
         return self.tx.send(
             member,
             self.contract.functions.commitUpdate(task_id, round, merkle_root, blob_digest, samples),
-            gas=GAS_LIMITS["commit_update"], operation="commit_update", task_id=task_id, round=round,
+            gas=GAS_LIMITS["commit_update"],
+            operation="commit_update",
+            task_id=task_id,
+            round=round,
         )
 
     def post_aggregate(
-        self, aggregator: LocalAccount, task_id: int, round: int, merkle_root: bytes,
-        blob_digest: bytes, model_digest: bytes, excluded: list[str] | None = None,
+        self,
+        aggregator: LocalAccount,
+        task_id: int,
+        round: int,
+        merkle_root: bytes,
+        blob_digest: bytes,
+        model_digest: bytes,
+        excluded: list[str] | None = None,
     ) -> Receipt:
         excluded = list(excluded or [])
-        gas = GAS_LIMITS["post_aggregate"] + GAS_LIMITS["post_aggregate_per_excluded"] * len(excluded)
+        gas = GAS_LIMITS["post_aggregate"] + GAS_LIMITS["post_aggregate_per_excluded"] * len(
+            excluded
+        )
         return self.tx.send(
             aggregator,
             self.contract.functions.postAggregate(
                 task_id, round, merkle_root, blob_digest, model_digest, excluded
             ),
-            gas=gas, operation="post_aggregate", task_id=task_id, round=round,
+            gas=gas,
+            operation="post_aggregate",
+            task_id=task_id,
+            round=round,
         )
 
     def advance(self, caller: LocalAccount, task_id: int, round: int | None = None) -> Receipt:
         return self.tx.send(
-            caller, self.contract.functions.advance(task_id),
-            gas=GAS_LIMITS["advance"], operation="advance", task_id=task_id, round=round,
+            caller,
+            self.contract.functions.advance(task_id),
+            gas=GAS_LIMITS["advance"],
+            operation="advance",
+            task_id=task_id,
+            round=round,
         )
 
     # ------------------------------------------------------------ views
@@ -218,13 +263,35 @@ class CoordinatorClient:
         except Exception as exc:
             raise _decode_call_error(exc, "get_task") from exc
         return TaskInfo(
-            task_id, v[0], *[int(x) for x in v[1:10]], int(v[10]), Phase(v[11]), *[int(x) for x in v[12:16]],
-            v[16], int(v[17]), _b32(v[18]), _b32(v[19]), _b32(v[20]),
+            task_id=task_id,
+            sponsor=v[0],
+            num_rounds=int(v[1]),
+            min_participants=int(v[2]),
+            commit_duration=int(v[3]),
+            aggregate_duration=int(v[4]),
+            challenge_duration=int(v[5]),
+            stake_amount=int(v[6]),
+            aggregator_bond=int(v[7]),
+            reward_per_round=int(v[8]),
+            pool=int(v[9]),
+            round=int(v[10]),
+            phase=Phase(v[11]),
+            deadline=int(v[12]),
+            total_samples=int(v[13]),
+            committed=int(v[14]),
+            members=int(v[15]),
+            aggregator=v[16],
+            bond_held=int(v[17]),
+            config_digest=_b32(v[18]),
+            global_model_digest=_b32(v[19]),
+            pending_model_digest=_b32(v[20]),
         )
 
     def get_member(self, task_id: int, account: str) -> MemberInfo:
         m, pending, commitment = self.contract.functions.getMember(task_id, account).call()
-        return MemberInfo(int(m[0]), int(m[1]), int(m[2]), int(m[3]), bool(m[4]), int(pending), _b32(commitment))
+        return MemberInfo(
+            int(m[0]), int(m[1]), int(m[2]), int(m[3]), bool(m[4]), int(pending), _b32(commitment)
+        )
 
     def reward_per_sample(self, task_id: int, round: int) -> int:
         return int(self.contract.functions.rewardPerSample(task_id, round).call())
@@ -237,7 +304,8 @@ class CoordinatorClient:
         """Decoded logs of one event, filtered by argument values (from the local index)."""
         self._events.sync()
         return [
-            e for e in self._events.by_event.get(event, [])
+            e
+            for e in self._events.by_event.get(event, [])
             if all(e["args"][k] == v for k, v in filters.items())
         ]
 
@@ -258,14 +326,21 @@ class CoordinatorClient:
     def updates(self, task_id: int, round: int) -> list[UpdateCommitment]:
         return [
             UpdateCommitment(
-                task_id, round, a["participant"], _b32(a["merkleRoot"]), _b32(a["blobDigest"]),
+                task_id,
+                round,
+                a["participant"],
+                _b32(a["merkleRoot"]),
+                _b32(a["blobDigest"]),
                 int(a["samples"]),
             )
             for a in (e["args"] for e in self._logs("UpdateCommitted", taskId=task_id, round=round))
         ]
 
     def excluded(self, task_id: int, round: int) -> list[str]:
-        return [e["args"]["participant"] for e in self._logs("UpdateExcluded", taskId=task_id, round=round)]
+        return [
+            e["args"]["participant"]
+            for e in self._logs("UpdateExcluded", taskId=task_id, round=round)
+        ]
 
     def aggregate(self, task_id: int, round: int) -> AggregateCommitment | None:
         logs = self._logs("AggregatePosted", taskId=task_id, round=round)
@@ -273,15 +348,26 @@ class CoordinatorClient:
             return None
         a = logs[-1]["args"]
         return AggregateCommitment(
-            task_id, round, a["aggregator"], _b32(a["merkleRoot"]), _b32(a["blobDigest"]),
-            _b32(a["modelDigest"]), int(a["totalSamples"]), int(a["bond"]),
+            task_id,
+            round,
+            a["aggregator"],
+            _b32(a["merkleRoot"]),
+            _b32(a["blobDigest"]),
+            _b32(a["modelDigest"]),
+            int(a["totalSamples"]),
+            int(a["bond"]),
         )
 
     def round_outcomes(self, task_id: int) -> list[RoundOutcome]:
         out = [
             RoundOutcome(
-                task_id, int(a["round"]), True, _b32(a["modelDigest"]), int(a["rewardPerSample"]),
-                int(a["rewardsCredited"]), None,
+                task_id,
+                int(a["round"]),
+                True,
+                _b32(a["modelDigest"]),
+                int(a["rewardPerSample"]),
+                int(a["rewardsCredited"]),
+                None,
             )
             for a in (e["args"] for e in self._logs("RoundFinalized", taskId=task_id))
         ]
@@ -315,7 +401,7 @@ class EventIndex:
         self.by_event: dict[str, list[Any]] = {}
         self._lock = threading.Lock()
         self._decoders: dict[bytes, Any] = {}
-        for item in contract.abi:
+        for item in load_artifact("TaskCoordinator").abi:
             if item.get("type") == "event":
                 types = ",".join(_abi_type(i) for i in item["inputs"])
                 topic = keccak(text=f"{item['name']}({types})")

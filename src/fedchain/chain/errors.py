@@ -57,7 +57,10 @@ def _error_table() -> dict[bytes, tuple[str, list[tuple[str, str]]]]:
                 continue
             types = [_abi_type(i) for i in item["inputs"]]
             selector = keccak(text=f"{item['name']}({','.join(types)})")[:4]
-            table[selector] = (item["name"], [(i["name"], t) for i, t in zip(item["inputs"], types)])
+            table[selector] = (
+                item["name"],
+                [(i["name"], t) for i, t in zip(item["inputs"], types, strict=True)],
+            )
     return table
 
 
@@ -82,7 +85,7 @@ def decode_revert(data: bytes, operation: str = "") -> ChainError:
         return TransactionFailed(f"{operation}: transaction reverted ({hint})")
     name, params = _TABLE[data[:4]]
     values = abi_decode([t for _, t in params], data[4:]) if params else ()
-    return ContractRevert(name, {n: v for (n, _), v in zip(params, values)}, operation)
+    return ContractRevert(name, {n: v for (n, _), v in zip(params, values, strict=True)}, operation)
 
 
 def revert_data(exc: BaseException) -> bytes | None:

@@ -13,6 +13,7 @@ from typing import Any
 
 from eth_account import Account
 from eth_account.signers.local import LocalAccount
+from web3 import Web3
 from web3.exceptions import Web3RPCError
 
 from fedchain.chain.backends import ChainBackend
@@ -63,7 +64,11 @@ class Transactor:
 
     def _nonce(self, address: str) -> int:
         if address not in self._nonces:
-            self._nonces[address] = int(self.chain.w3.eth.get_transaction_count(address, "pending"))
+            self._nonces[address] = int(
+                self.chain.w3.eth.get_transaction_count(
+                    Web3.to_checksum_address(address), "pending"
+                )
+            )
         return self._nonces[address]
 
     def send(
@@ -107,14 +112,16 @@ class Transactor:
             logs=list(receipt["logs"]),
             contract_address=receipt.get("contractAddress"),
         )
-        self.ledger.record(GasRecord(operation, rec.gas_used, account.address, rec.block, task_id, round))
+        self.ledger.record(
+            GasRecord(operation, rec.gas_used, account.address, rec.block, task_id, round)
+        )
         return rec
 
     def _explain_failure(self, tx: dict[str, Any], receipt: Any, operation: str) -> ChainError:
         """Replay the failed transaction as a call on the state before its block."""
         if int(receipt["gasUsed"]) >= int(tx["gas"]):
             return TransactionFailed(f"{operation}: ran out of gas (limit {tx['gas']})")
-        call = {k: tx[k] for k in ("from", "to", "data", "value") if k in tx}
+        call: dict[str, Any] = {k: tx[k] for k in ("from", "to", "data", "value") if k in tx}
         try:
             data = self.chain.revert_data(call, int(receipt["blockNumber"]) - 1)
         except ChainError as exc:

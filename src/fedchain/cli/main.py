@@ -5,7 +5,7 @@ from __future__ import annotations
 import json
 import sys
 from pathlib import Path
-from typing import Annotated, Optional
+from typing import Annotated, NoReturn, Optional
 
 import typer
 from rich.console import Console
@@ -41,34 +41,64 @@ WorkdirOpt = Annotated[
 
 @app.command()
 def demo(
-    clients: Annotated[int, typer.Option(help="Number of data owners (each a node with its own key).")] = 10,
+    clients: Annotated[
+        int, typer.Option(help="Number of data owners (each a node with its own key).")
+    ] = 10,
     rounds: Annotated[int, typer.Option(help="Federated rounds the task runs.")] = 10,
-    dataset: Annotated[str, typer.Option(help="breast_cancer (the hospitals scenario) or digits.")] = "breast_cancer",
-    alpha: Annotated[float, typer.Option(help="Dirichlet α of the non-IID split (smaller = more skewed); 0 = IID.")] = 0.5,
+    dataset: Annotated[
+        str, typer.Option(help="breast_cancer (the hospitals scenario) or digits.")
+    ] = "breast_cancer",
+    alpha: Annotated[
+        float,
+        typer.Option(help="Dirichlet α of the non-IID split (smaller = more skewed); 0 = IID."),
+    ] = 0.5,
     model: Annotated[str, typer.Option(help="mlp (one hidden layer of 32) or logreg.")] = "mlp",
     chain: ChainOpt = "embedded",
     workdir: WorkdirOpt = None,
-    seed: Annotated[int, typer.Option(help="Seed of the split, the initial model and local training.")] = 0,
-    local_epochs: Annotated[int, typer.Option(help="Local epochs per round (centralized gets rounds × this).")] = 2,
+    seed: Annotated[
+        int, typer.Option(help="Seed of the split, the initial model and local training.")
+    ] = 0,
+    local_epochs: Annotated[
+        int, typer.Option(help="Local epochs per round (centralized gets rounds × this).")
+    ] = 2,
     faults: Annotated[
         Optional[str],  # noqa: UP045
-        typer.Option(help="Misbehaving owners, e.g. '3:malformed:2,5:crash:4' (index:crash|malformed|late:from round)."),
+        typer.Option(
+            help="Misbehaving owners, e.g. '3:malformed:2,5:crash:4' (index:crash|malformed|late:from round)."
+        ),
     ] = None,
     challenge_window: Annotated[
         Optional[int],  # noqa: UP045
-        typer.Option(help="Seconds an aggregate can be challenged before it is final (default 600 on local chains, whose clock the demo skips forward; 5 on an RPC chain, where it is waited out)."),
+        typer.Option(
+            help="Seconds an aggregate can be challenged before it is final (default 600 on local chains, whose clock the demo skips forward; 5 on an RPC chain, where it is waited out)."
+        ),
     ] = None,
-    report: Annotated[Optional[Path], typer.Option(help="Write the run's JSON report here (schema in README).")] = None,  # noqa: UP045
+    report: Annotated[
+        Path | None, typer.Option(help="Write the run's JSON report here (schema in README).")
+    ] = None,  # noqa: UP045
 ) -> None:
     """Run a consortium: deploy, train ROUNDS federated rounds on-chain, pay rewards, audit."""
-    from fedchain.cli.render import RichProgress, audit_table, rewards_table, rounds_table, summary_table
+    from fedchain.cli.render import (
+        RichProgress,
+        rewards_table,
+        rounds_table,
+        summary_table,
+    )
     from fedchain.sim.demo import DemoConfig, run_demo
 
     try:
         cfg = DemoConfig(
-            clients=clients, rounds=rounds, dataset=dataset, alpha=alpha if alpha > 0 else None,
-            model=model, chain=chain, workdir=workdir, seed=seed, local_epochs=local_epochs,
-            faults=_parse_faults(faults), challenge_window=challenge_window,
+            clients=clients,
+            rounds=rounds,
+            dataset=dataset,
+            alpha=alpha if alpha > 0 else None,
+            model=model,
+            chain=chain,
+            workdir=workdir,
+            seed=seed,
+            local_epochs=local_epochs,
+            faults=_parse_faults(faults),
+            challenge_window=challenge_window,
         )
     except Exception as exc:  # pydantic's message names the bad option
         _fail(f"invalid option: {exc}")
@@ -82,7 +112,9 @@ def demo(
     console.print(summary_table(result))
     audit = result.audit
     if audit["passed"]:
-        console.print(f"[bold green]audit PASS[/]: {audit['rounds_verified']} rounds verified from chain + store")
+        console.print(
+            f"[bold green]audit PASS[/]: {audit['rounds_verified']} rounds verified from chain + store"
+        )
     else:
         console.print(f"[bold red]audit FAIL[/]: {audit['first_failure']}")
     if report is not None:
@@ -114,7 +146,9 @@ def audit(chain: ChainOpt = "anvil", workdir: WorkdirOpt = None) -> None:
             if backend.chain_id != deployment.chain_id:
                 _fail(f"chain id {backend.chain_id} is not the deployment's {deployment.chain_id}")
             tx = Transactor(backend)
-            coordinator = CoordinatorClient(tx, deployment.coordinator, from_block=deployment.deploy_block)
+            coordinator = CoordinatorClient(
+                tx, deployment.coordinator, from_block=deployment.deploy_block
+            )
             token = TokenClient(tx, deployment.token)
             result = audit_all(coordinator, token, LocalDirStore(workdir / "store"))
     except FedchainError as exc:
@@ -125,8 +159,14 @@ def audit(chain: ChainOpt = "anvil", workdir: WorkdirOpt = None) -> None:
         return
     bad = result.first_failure
     assert bad is not None
-    where = "token accounting" if bad.status == "accounting" else (
-        f"task {bad.task_id} setup" if bad.round == 0 else f"task {bad.task_id} round {bad.round}"
+    where = (
+        "token accounting"
+        if bad.status == "accounting"
+        else (
+            f"task {bad.task_id} setup"
+            if bad.round == 0
+            else f"task {bad.task_id} round {bad.round}"
+        )
     )
     headline = f"FAIL: first failing: {where}: {'; '.join(bad.problems)}"
     console.print(f"[bold red]{headline}[/]", soft_wrap=True)
@@ -147,7 +187,7 @@ def _parse_faults(spec: str | None) -> dict[int, tuple[str, int]]:
     return out
 
 
-def _fail(message: str) -> None:
+def _fail(message: str) -> NoReturn:
     console.print(f"[bold red]error:[/] {message}")
     raise typer.Exit(2)
 

@@ -3,12 +3,21 @@
 from __future__ import annotations
 
 from rich.console import Console
-from rich.progress import BarColumn, MofNCompleteColumn, Progress, SpinnerColumn, TextColumn, TimeElapsedColumn
+from rich.progress import (
+    BarColumn,
+    MofNCompleteColumn,
+    Progress,
+    SpinnerColumn,
+    TaskID,
+    TextColumn,
+    TimeElapsedColumn,
+)
 from rich.table import Table
 
 from fedchain.audit import AuditReport
 from fedchain.node import NodeAction
-from fedchain.sim.demo import DemoReport, Progress as DemoProgress
+from fedchain.sim.demo import DemoReport
+from fedchain.sim.demo import Progress as DemoProgress
 from fedchain.sim.runner import RoundRecord
 
 __all__ = ["RichProgress", "rounds_table", "rewards_table", "audit_table", "summary_table"]
@@ -20,11 +29,16 @@ class RichProgress(DemoProgress):
     def __init__(self, console: Console, rounds: int) -> None:
         self.console = console
         self.bar = Progress(
-            SpinnerColumn(), TextColumn("[bold]{task.description}"), BarColumn(), MofNCompleteColumn(),
-            TimeElapsedColumn(), console=console, transient=True,
+            SpinnerColumn(),
+            TextColumn("[bold]{task.description}"),
+            BarColumn(),
+            MofNCompleteColumn(),
+            TimeElapsedColumn(),
+            console=console,
+            transient=True,
         )
         self.rounds = rounds
-        self.task: int | None = None
+        self.task: TaskID | None = None
         self.commits = 0
 
     def __enter__(self) -> RichProgress:
@@ -41,7 +55,9 @@ class RichProgress(DemoProgress):
 
     def action(self, action: NodeAction) -> None:
         if self.task is not None:
-            self.bar.update(self.task, description=f"round {action.round}: {action.node} {action.kind}")
+            self.bar.update(
+                self.task, description=f"round {action.round}: {action.node} {action.kind}"
+            )
 
     def round_done(self, r: RoundRecord) -> None:
         if self.task is not None:
@@ -65,10 +81,13 @@ def rounds_table(report: DemoReport) -> Table:
         acc = r["accuracy"]
         loss = r["loss"]
         t.add_row(
-            str(r["round"]), status, str(r["included"]),
+            str(r["round"]),
+            status,
+            str(r["included"]),
             f"{acc:.4f}" if isinstance(acc, float) else "-",
             f"{loss:.4f}" if isinstance(loss, float) else "-",
-            f"{r['gas_used']:,}", f"{r['seconds']:.2f}",
+            f"{r['gas_used']:,}",
+            f"{r['seconds']:.2f}",
         )
     return t
 
@@ -78,7 +97,14 @@ def rewards_table(report: DemoReport) -> Table:
     for col in ("participant", "address", "samples", "rounds", "rewards", "stake back"):
         t.add_column(col, justify="right")
     for p in report.rewards:
-        t.add_row(p.name, p.address[:10] + "…", str(p.samples), str(p.rounds_included), f"{p.rewards:.4f}", f"{p.stake_returned:.0f}")
+        t.add_row(
+            p.name,
+            p.address[:10] + "…",
+            str(p.samples),
+            str(p.rounds_included),
+            f"{p.rewards:.4f}",
+            f"{p.stake_returned:.0f}",
+        )
     return t
 
 
@@ -88,7 +114,9 @@ def summary_table(report: DemoReport) -> Table:
     t.add_column("value", justify="right")
     t.add_row("federated accuracy (final global model)", f"{report.final_accuracy:.4f}")
     t.add_row("centralized accuracy (same model and budget)", f"{report.centralized_accuracy:.4f}")
-    t.add_row("difference (pp)", f"{100 * (report.final_accuracy - report.centralized_accuracy):+.2f}")
+    t.add_row(
+        "difference (pp)", f"{100 * (report.final_accuracy - report.centralized_accuracy):+.2f}"
+    )
     t.add_row("gas per participant per round", f"{report.gas_per_participant_round:,.0f}")
     t.add_row("wall time (s)", f"{report.wall_seconds:.1f}")
     return t
@@ -100,5 +128,11 @@ def audit_table(report: AuditReport) -> Table:
         t.add_column(col)
     for v in report.verdicts:
         verdict = "[green]PASS" if v.passed else "[red]FAIL"
-        t.add_row(str(v.task_id) if v.task_id else "-", str(v.round) if v.status != "accounting" else "-", v.status, verdict, "; ".join(v.problems)[:160])
+        t.add_row(
+            str(v.task_id) if v.task_id else "-",
+            str(v.round) if v.status != "accounting" else "-",
+            v.status,
+            verdict,
+            "; ".join(v.problems)[:160],
+        )
     return t

@@ -55,8 +55,13 @@ class AggregatorNode:
     """A staked member that aggregates (and keeps the task moving when a deadline passed)."""
 
     def __init__(
-        self, name: str, account: LocalAccount, coordinator: CoordinatorClient, store: BlobStore,
-        *, task_id: int,
+        self,
+        name: str,
+        account: LocalAccount,
+        coordinator: CoordinatorClient,
+        store: BlobStore,
+        *,
+        task_id: int,
     ) -> None:
         self.name = name
         self.account = account
@@ -68,7 +73,9 @@ class AggregatorNode:
     @property
     def blobs(self) -> TaskBlobs:
         if self._blobs is None:
-            self._blobs = TaskBlobs(self.store, load_task_config(self.coordinator, self.store, self.task_id))
+            self._blobs = TaskBlobs(
+                self.store, load_task_config(self.coordinator, self.store, self.task_id)
+            )
         return self._blobs
 
     def poll(self) -> NodeAction | None:
@@ -85,9 +92,21 @@ class AggregatorNode:
         root, digest = self.blobs.put_vector(BlobKind.AGGREGATE, aggregate)
         _, model_digest = self.blobs.put_vector(BlobKind.MODEL, new_model)
         self.coordinator.post_aggregate(
-            self.account, self.task_id, info.round, root, digest, model_digest, list(inputs.excluded)
+            self.account,
+            self.task_id,
+            info.round,
+            root,
+            digest,
+            model_digest,
+            list(inputs.excluded),
         )
         return NodeAction(
-            self.name, "aggregate", info.round,
-            {"included": len(inputs.included), "excluded": dict(inputs.excluded), "samples": sum(inputs.weights)},
+            self.name,
+            "aggregate",
+            info.round,
+            {
+                "included": len(inputs.included),
+                "excluded": dict(inputs.excluded),
+                "samples": sum(inputs.weights),
+            },
         )

@@ -35,7 +35,9 @@ class TaskBlobs:
     def get_vector(self, kind: BlobKind, digest: bytes, *, root: bytes | None = None) -> VectorBlob:
         """Fetch, check digest (store), shape and kind (decoder) and Merkle root (if given)."""
         data = self.store.get(digest)
-        blob = decode_vector_blob(data, expected_kind=kind, expected_length=self.config.num_parameters)
+        blob = decode_vector_blob(
+            data, expected_kind=kind, expected_length=self.config.num_parameters
+        )
         if blob.frac_bits != self.config.frac_bits:
             from fedchain.codec.blob import MalformedBlob
 
@@ -54,4 +56,6 @@ class TaskBlobs:
         """The digest a model vector's blob has (without storing it)."""
         from fedchain.codec.digest import blob_digest
 
-        return blob_digest(encode_vector_blob(BlobKind.MODEL, values, frac_bits=self.config.frac_bits))
+        return blob_digest(
+            encode_vector_blob(BlobKind.MODEL, values, frac_bits=self.config.frac_bits)
+        )

@@ -15,7 +15,9 @@ class KeeperNode:
     """Calls `advance` when due. Trainers usually do it for free in their next commit; the
     keeper covers the last round and rounds that must abort."""
 
-    def __init__(self, name: str, account: LocalAccount, coordinator: CoordinatorClient, *, task_id: int) -> None:
+    def __init__(
+        self, name: str, account: LocalAccount, coordinator: CoordinatorClient, *, task_id: int
+    ) -> None:
         self.name = name
         self.account = account
         self.coordinator = coordinator

@@ -40,12 +40,23 @@ class TaskConfig(BaseModel):
 
     @classmethod
     def build(
-        cls, *, dataset: str, model: ModelSpec, train: TrainConfig, frac_bits: int = 20,
-        clip_norm: float = 10.0, chunk_elems: int = 4096,
+        cls,
+        *,
+        dataset: str,
+        model: ModelSpec,
+        train: TrainConfig,
+        frac_bits: int = 20,
+        clip_norm: float = 10.0,
+        chunk_elems: int = 4096,
     ) -> TaskConfig:
         return cls(
-            dataset=dataset, model=model.to_dict(), train=train.to_dict(), frac_bits=frac_bits,
-            clip_norm=clip_norm, chunk_elems=chunk_elems, num_parameters=num_parameters(model),
+            dataset=dataset,
+            model=model.to_dict(),
+            train=train.to_dict(),
+            frac_bits=frac_bits,
+            clip_norm=clip_norm,
+            chunk_elems=chunk_elems,
+            num_parameters=num_parameters(model),
         )
 
     @property
@@ -67,7 +78,9 @@ class TaskConfig(BaseModel):
         except ValidationError as exc:
             raise InvalidTaskConfig(f"task config blob is invalid: {exc}") from exc
         if cfg.format != FORMAT:
-            raise InvalidTaskConfig(f"unsupported task config format {cfg.format!r}, want {FORMAT!r}")
+            raise InvalidTaskConfig(
+                f"unsupported task config format {cfg.format!r}, want {FORMAT!r}"
+            )
         try:
             spec = cfg.model_spec
             cfg.train_config  # noqa: B018 - validates

@@ -52,8 +52,15 @@ class TrainerNode:
     """One data owner: its key, its data, and the chain and store it shares with the others."""
 
     def __init__(
-        self, name: str, account: LocalAccount, coordinator: CoordinatorClient, store: BlobStore,
-        data: LocalData, *, task_id: int, seed: int = 0,
+        self,
+        name: str,
+        account: LocalAccount,
+        coordinator: CoordinatorClient,
+        store: BlobStore,
+        data: LocalData,
+        *,
+        task_id: int,
+        seed: int = 0,
     ) -> None:
         if len(data) == 0:
             raise ValueError(f"trainer {name} has no data")
@@ -73,7 +80,9 @@ class TrainerNode:
     @property
     def blobs(self) -> TaskBlobs:
         if self._blobs is None:
-            self._blobs = TaskBlobs(self.store, load_task_config(self.coordinator, self.store, self.task_id))
+            self._blobs = TaskBlobs(
+                self.store, load_task_config(self.coordinator, self.store, self.task_id)
+            )
         return self._blobs
 
     def poll(self) -> NodeAction | None:
@@ -88,7 +97,9 @@ class TrainerNode:
             return None
         update, loss = self.compute_update(base_digest, round)
         root, digest = self.blobs.put_vector(BlobKind.UPDATE, update)
-        self.coordinator.commit_update(self.account, self.task_id, round, root, digest, len(self.data))
+        self.coordinator.commit_update(
+            self.account, self.task_id, round, root, digest, len(self.data)
+        )
         return NodeAction(self.name, "commit", round, {"loss": loss, "samples": len(self.data)})
 
     def compute_update(self, base_digest: bytes, round: int) -> tuple[np.ndarray, float]:
@@ -99,7 +110,10 @@ class TrainerNode:
         load_flat_params(model, dequantize(base.values, frac_bits=cfg.frac_bits))
         start = flatten_params(model)
         result = train_local(
-            model, self.data.x, self.data.y, cfg.train_config,
+            model,
+            self.data.x,
+            self.data.y,
+            cfg.train_config,
             seed=round_seed(self.seed, self.task_id, round, self.address),
         )
         delta = flatten_params(model) - start

@@ -49,8 +49,11 @@ def consortium_accounts(chain: ChainBackend, n: int, seed: int) -> list[LocalAcc
         return [derive_account(seed, i) for i in range(n)]
     raw = [k.strip() for k in os.environ.get(KEYS_ENV, "").split(",") if k.strip()]
     if len(raw) < n:
-        raise ChainError(f"{KEYS_ENV} holds {len(raw)} keys; this run needs {n} (sponsor + participants)")
+        raise ChainError(
+            f"{KEYS_ENV} holds {len(raw)} keys; this run needs {n} (sponsor + participants)"
+        )
     return [Account.from_key(k) for k in raw[:n]]
+
 
 TOKEN = 10**18  # one FED in base units
 
@@ -79,8 +82,14 @@ class Consortium:
 
     @classmethod
     def create(
-        cls, chain: ChainBackend, store: BlobStore, *, num_participants: int, seed: int,
-        plan: TokenPlan = TokenPlan(), ledger: GasLedger | None = None,
+        cls,
+        chain: ChainBackend,
+        store: BlobStore,
+        *,
+        num_participants: int,
+        seed: int,
+        plan: TokenPlan = TokenPlan(),
+        ledger: GasLedger | None = None,
         deployment_file: Path | None = None,
     ) -> Consortium:
         """Deploy the contracts and give every participant ether and tokens."""
@@ -98,9 +107,16 @@ class Consortium:
         return cls(chain, tx, dep, token, coordinator, store, sponsor, participants)
 
     def create_task(
-        self, config: TaskConfig, *, rounds: int, min_participants: int, seed: int,
-        plan: TokenPlan = TokenPlan(), commit_duration: int = 3600,
-        aggregate_duration: int = 3600, challenge_duration: int = 600,
+        self,
+        config: TaskConfig,
+        *,
+        rounds: int,
+        min_participants: int,
+        seed: int,
+        plan: TokenPlan = TokenPlan(),
+        commit_duration: int = 3600,
+        aggregate_duration: int = 3600,
+        challenge_duration: int = 600,
     ) -> int:
         """Sponsor: store the config and the initial model, escrow the pool, create the task."""
         config_digest = self.store.put(config.to_bytes())

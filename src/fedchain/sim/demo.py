@@ -32,8 +32,16 @@ from fedchain.learning import (
     partition,
     train_centralized,
 )
-from fedchain.node import AggregatorNode, KeeperNode, LocalData, NodeAction, TaskBlobs, TaskConfig, TrainerNode
-from fedchain.sim.consortium import TOKEN, Consortium, TokenPlan
+from fedchain.node import (
+    AggregatorNode,
+    KeeperNode,
+    LocalData,
+    NodeAction,
+    TaskBlobs,
+    TaskConfig,
+    TrainerNode,
+)
+from fedchain.sim.consortium import TOKEN, Consortium
 from fedchain.sim.faults import FaultKind, FaultyTrainer
 from fedchain.sim.runner import Node, RoundRecord, run_task
 from fedchain.storage import LocalDirStore
@@ -58,8 +66,12 @@ class DemoConfig(BaseModel):
     lr: float = Field(0.05, gt=0)
     momentum: float = Field(0.9, ge=0, lt=1)
     min_participants: int | None = None
-    challenge_window: int | None = Field(None, ge=1, description="seconds; default 600 on local chains, 5 on RPC")
-    faults: dict[int, tuple[FaultKind, int]] = Field(default_factory=dict, description="client index -> (fault, from round)")
+    challenge_window: int | None = Field(
+        None, ge=1, description="seconds; default 600 on local chains, 5 on RPC"
+    )
+    faults: dict[int, tuple[FaultKind, int]] = Field(
+        default_factory=dict, description="client index -> (fault, from round)"
+    )
 
 
 class ParticipantReward(BaseModel):
@@ -103,7 +115,9 @@ def run_demo(cfg: DemoConfig, progress: Progress | None = None) -> DemoReport:
     started = time.perf_counter()
     torch.set_num_threads(1)  # tiny models: threads cost more than they give
     with ExitStack() as stack:
-        workdir = cfg.workdir or Path(stack.enter_context(tempfile.TemporaryDirectory(prefix="fedchain-")))
+        workdir = cfg.workdir or Path(
+            stack.enter_context(tempfile.TemporaryDirectory(prefix="fedchain-"))
+        )
         workdir.mkdir(parents=True, exist_ok=True)
         progress.stage(f"starting the {cfg.chain} chain")
         chain = stack.enter_context(open_chain(cfg.chain, workdir=workdir))
@@ -114,19 +128,30 @@ def run_demo(cfg: DemoConfig, progress: Progress | None = None) -> DemoReport:
         data = load_dataset(cfg.dataset, seed=cfg.seed)
         parts = partition(data.y_train, cfg.clients, alpha=cfg.alpha, seed=cfg.seed)
         hidden = cfg.hidden if cfg.model == "mlp" else ()
-        spec = ModelSpec(arch=cfg.model, input_dim=data.num_features, num_classes=data.num_classes, hidden=hidden)
-        train_cfg = TrainConfig(epochs=cfg.local_epochs, batch_size=cfg.batch_size, lr=cfg.lr, momentum=cfg.momentum)
+        spec = ModelSpec(
+            arch=cfg.model, input_dim=data.num_features, num_classes=data.num_classes, hidden=hidden
+        )
+        train_cfg = TrainConfig(
+            epochs=cfg.local_epochs, batch_size=cfg.batch_size, lr=cfg.lr, momentum=cfg.momentum
+        )
         task_cfg = TaskConfig.build(dataset=cfg.dataset, model=spec, train=train_cfg)
 
         progress.stage("deploying contracts, funding participants, creating the task")
         consortium = Consortium.create(
-            chain, store, num_participants=cfg.clients, seed=cfg.seed, ledger=ledger,
+            chain,
+            store,
+            num_participants=cfg.clients,
+            seed=cfg.seed,
+            ledger=ledger,
             deployment_file=workdir / "deployment.json",
         )
         min_participants = cfg.min_participants or max(2, cfg.clients // 2)
         local = chain.is_local
         task_id = consortium.create_task(
-            task_cfg, rounds=cfg.rounds, min_participants=min_participants, seed=cfg.seed,
+            task_cfg,
+            rounds=cfg.rounds,
+            min_participants=min_participants,
+            seed=cfg.seed,
             # On a real chain time cannot be skipped: short windows keep the demo watchable.
             commit_duration=3600 if local else 120,
             aggregate_duration=3600 if local else 120,
@@ -140,20 +165,31 @@ def run_demo(cfg: DemoConfig, progress: Progress | None = None) -> DemoReport:
         eval_model = build_model(spec, seed=0)
 
         def observe(rec: RoundRecord) -> None:
-            digest = rec.model_digest or consortium.coordinator.get_task(task_id).global_model_digest
+            digest = (
+                rec.model_digest or consortium.coordinator.get_task(task_id).global_model_digest
+            )
             values = blobs.get_vector(BlobKind.MODEL, digest).values
             load_flat_params(eval_model, dequantize(values, frac_bits=task_cfg.frac_bits))
             rec.accuracy, rec.loss = evaluate(eval_model, data.x_test, data.y_test)
             progress.round_done(rec)
 
         progress.stage(f"training: {cfg.rounds} rounds")
-        records = run_task(consortium.coordinator, task_id, nodes, ledger=ledger, on_round=observe, on_action=progress.action)
+        records = run_task(
+            consortium.coordinator,
+            task_id,
+            nodes,
+            ledger=ledger,
+            on_round=observe,
+            on_action=progress.action,
+        )
 
         progress.stage("participants claim rewards and leave")
         rewards = _settle_all(consortium, task_id, parts)
 
         progress.stage("centralized baseline (same model, same budget)")
-        central_acc, _ = train_centralized(spec, data, train_cfg, epochs=cfg.rounds * cfg.local_epochs, seed=cfg.seed)
+        central_acc, _ = train_centralized(
+            spec, data, train_cfg, epochs=cfg.rounds * cfg.local_epochs, seed=cfg.seed
+        )
 
         progress.stage("auditing every round from chain + store")
         report = audit_all(consortium.coordinator, consortium.token, store)
@@ -166,7 +202,9 @@ def run_demo(cfg: DemoConfig, progress: Progress | None = None) -> DemoReport:
             dataset=cfg.dataset,
             clients=cfg.clients,
             rounds_requested=cfg.rounds,
-            final_accuracy=records[-1].accuracy if records and records[-1].accuracy is not None else 0.0,
+            final_accuracy=records[-1].accuracy
+            if records and records[-1].accuracy is not None
+            else 0.0,
             centralized_accuracy=central_acc,
             rounds=[_round_json(r) for r in records],
             gas_per_participant_round=round_gas / participant_rounds,
@@ -175,7 +213,9 @@ def run_demo(cfg: DemoConfig, progress: Progress | None = None) -> DemoReport:
             audit={
                 "passed": report.passed,
                 "rounds_verified": report.rounds_verified,
-                "first_failure": None if report.first_failure is None else {
+                "first_failure": None
+                if report.first_failure is None
+                else {
                     "task": report.first_failure.task_id,
                     "round": report.first_failure.round,
                     "problems": report.first_failure.problems,
@@ -186,19 +226,45 @@ def run_demo(cfg: DemoConfig, progress: Progress | None = None) -> DemoReport:
         )
 
 
-def _build_nodes(cfg: DemoConfig, c: Consortium, task_id: int, data: object, parts: list[np.ndarray]) -> list[Node]:
+def _build_nodes(
+    cfg: DemoConfig, c: Consortium, task_id: int, data: object, parts: list[np.ndarray]
+) -> list[Node]:
     nodes: list[Node] = []
     for i, (acct, idx) in enumerate(zip(c.participants, parts, strict=True)):
         local = LocalData(data.x_train[idx], data.y_train[idx])  # type: ignore[attr-defined]
         name = f"owner-{i:02d}"
         if i in cfg.faults:
             kind, at = cfg.faults[i]
-            nodes.append(FaultyTrainer(name, acct, c.coordinator, c.store, local, task_id=task_id, seed=cfg.seed, fault=kind, at_round=at))
+            nodes.append(
+                FaultyTrainer(
+                    name,
+                    acct,
+                    c.coordinator,
+                    c.store,
+                    local,
+                    task_id=task_id,
+                    seed=cfg.seed,
+                    fault=kind,
+                    at_round=at,
+                )
+            )
         else:
-            nodes.append(TrainerNode(name, acct, c.coordinator, c.store, local, task_id=task_id, seed=cfg.seed))
+            nodes.append(
+                TrainerNode(
+                    name, acct, c.coordinator, c.store, local, task_id=task_id, seed=cfg.seed
+                )
+            )
     # The aggregator is one of the staked owners (the first one that behaves); anyone could be.
     agg_index = next(i for i in range(len(c.participants)) if i not in cfg.faults)
-    nodes.append(AggregatorNode(f"aggregator(owner-{agg_index:02d})", c.participants[agg_index], c.coordinator, c.store, task_id=task_id))
+    nodes.append(
+        AggregatorNode(
+            f"aggregator(owner-{agg_index:02d})",
+            c.participants[agg_index],
+            c.coordinator,
+            c.store,
+            task_id=task_id,
+        )
+    )
     nodes.append(KeeperNode("keeper(sponsor)", c.sponsor, c.coordinator, task_id=task_id))
     return nodes
 
@@ -219,10 +285,16 @@ def _settle_all(c: Consortium, task_id: int, parts: list[np.ndarray]) -> list[Pa
         rewards = m.claimable + m.pending
         if m.active:
             c.coordinator.leave_task(acct, task_id)
-        out.append(ParticipantReward(
-            name=f"owner-{i:02d}", address=acct.address, samples=len(idx),
-            rounds_included=included.get(acct.address, 0), rewards=rewards / TOKEN, stake_returned=m.stake / TOKEN,
-        ))
+        out.append(
+            ParticipantReward(
+                name=f"owner-{i:02d}",
+                address=acct.address,
+                samples=len(idx),
+                rounds_included=included.get(acct.address, 0),
+                rewards=rewards / TOKEN,
+                stake_returned=m.stake / TOKEN,
+            )
+        )
     if c.coordinator.get_task(task_id).pool > 0:
         c.coordinator.withdraw_pool(c.sponsor, task_id)
     return out

@@ -25,7 +25,9 @@ class FaultyTrainer(TrainerNode):
     - late: tries to commit only after the commit window closed (the contract refuses it).
     """
 
-    def __init__(self, *args: object, fault: FaultKind, at_round: int = 1, **kwargs: object) -> None:
+    def __init__(
+        self, *args: object, fault: FaultKind, at_round: int = 1, **kwargs: object
+    ) -> None:
         super().__init__(*args, **kwargs)  # type: ignore[arg-type]
         self.fault = fault
         self.at_round = at_round
@@ -45,9 +47,13 @@ class FaultyTrainer(TrainerNode):
             member = self.coordinator.get_member(self.task_id, self.address)
             if member.last_round == round:
                 return None
-            garbage = b"FCV1 this is not an update " + round.to_bytes(4, "big") + self.address.encode()
+            garbage = (
+                b"FCV1 this is not an update " + round.to_bytes(4, "big") + self.address.encode()
+            )
             digest = self.store.put(garbage)
-            self.coordinator.commit_update(self.account, self.task_id, round, digest, digest, len(self.data))
+            self.coordinator.commit_update(
+                self.account, self.task_id, round, digest, digest, len(self.data)
+            )
             return NodeAction(self.name, "commit", round, {"fault": "malformed"})
         # late: act only once the window is closed, once per round
         if info.phase == Phase.AGGREGATE and getattr(self, "_late_tried", 0) != info.round:
@@ -56,5 +62,7 @@ class FaultyTrainer(TrainerNode):
             from fedchain.codec.blob import BlobKind
 
             root, digest = self.blobs.put_vector(BlobKind.UPDATE, update)
-            self.coordinator.commit_update(self.account, self.task_id, info.round, root, digest, len(self.data))
+            self.coordinator.commit_update(
+                self.account, self.task_id, info.round, root, digest, len(self.data)
+            )
         return None

@@ -86,7 +86,13 @@ def run_task(
             for outcome in coordinator.round_outcomes(task_id):
                 if outcome.round <= seen:
                     continue
-                rec = _record(outcome, actions.get(outcome.round, []), ledger, task_id, time.perf_counter() - round_started)
+                rec = _record(
+                    outcome,
+                    actions.get(outcome.round, []),
+                    ledger,
+                    task_id,
+                    time.perf_counter() - round_started,
+                )
                 rec.refusals = [r for r in refusals if r.round == outcome.round]
                 round_started = time.perf_counter()
                 records.append(rec)
@@ -104,7 +110,9 @@ def run_task(
     raise ChainError(f"task {task_id} did not complete within {max_steps} steps")
 
 
-def _record(outcome: RoundOutcome, acts: list[NodeAction], ledger: GasLedger, task_id: int, seconds: float) -> RoundRecord:
+def _record(
+    outcome: RoundOutcome, acts: list[NodeAction], ledger: GasLedger, task_id: int, seconds: float
+) -> RoundRecord:
     agg = next((a for a in acts if a.kind == "aggregate"), None)
     included = int(agg.detail["included"]) if agg else 0  # type: ignore[call-overload]
     excluded = dict(agg.detail["excluded"]) if agg else {}  # type: ignore[call-overload]
