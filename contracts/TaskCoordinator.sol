@@ -234,7 +234,8 @@ contract TaskCoordinator is ReentrancyGuardTransient {
             revert InvalidParams("phase durations must be positive");
         }
         uint256 poolAmount = uint256(p.rewardPerRound) * p.numRounds;
-        if (poolAmount > type(uint128).max) revert InvalidParams("reward pool too large");
+        // Member balances are uint96 (one packed word); a pool that fits keeps every credit exact.
+        if (poolAmount > type(uint96).max) revert InvalidParams("reward pool too large");
 
         taskId = ++taskCount;
         Task storage t = _tasks[taskId];

@@ -113,14 +113,15 @@ class EmbeddedChain(ChainBackend):
 
     def advance_time(self, seconds: int) -> None:
         with self.lock:
-            self.tester.time_travel(self.now() + int(seconds))
+            # eth-tester mines the time-travel block at (target - 1): ask for one more second.
+            self.tester.time_travel(self.now() + int(seconds) + 1)
 
     def wait_for_receipt(self, tx_hash: bytes) -> Any:
         return self.w3.eth.get_transaction_receipt(HexBytes(tx_hash))
 
     def revert_data(self, call: dict[str, Any], block: int) -> bytes | None:
         # web3's eth-tester provider flattens revert bytes into a message; ask eth-tester itself.
-        tx: dict[str, Any] = {k: call[k] for k in ("from", "to", "data") if k in call}
+        tx: dict[str, Any] = {k: call[k] for k in ("from", "to", "data", "gas") if k in call}
         tx["value"] = int(call.get("value", 0))
         try:
             self.tester.call(tx, block)

@@ -36,17 +36,17 @@ GAS_LIMITS = {
     "deploy_token": 3_000_000,
     "deploy_coordinator": 4_000_000,
     "approve": 80_000,
-    "transfer": 80_000,
-    "create_task": 400_000,
+    "transfer": 150_000,
+    "create_task": 500_000,
     "start_task": 120_000,
-    "join": 200_000,
-    "leave_task": 150_000,
-    "claim": 120_000,
+    "join": 250_000,
+    "leave_task": 200_000,
+    "claim": 180_000,
     "commit_update": 150_000,
     "post_aggregate": 200_000,
     "post_aggregate_per_excluded": 40_000,
     "advance": 200_000,
-    "withdraw_pool": 120_000,
+    "withdraw_pool": 200_000,
 }
 
 
@@ -288,7 +288,10 @@ class CoordinatorClient:
         )
 
     def get_member(self, task_id: int, account: str) -> MemberInfo:
-        m, pending, commitment = self.contract.functions.getMember(task_id, account).call()
+        try:
+            m, pending, commitment = self.contract.functions.getMember(task_id, account).call()
+        except Exception as exc:
+            raise _decode_call_error(exc, "get_member") from exc
         return MemberInfo(
             int(m[0]), int(m[1]), int(m[2]), int(m[3]), bool(m[4]), int(pending), _b32(commitment)
         )

@@ -2,10 +2,11 @@
 
 from __future__ import annotations
 
+import ast
 from typing import Any
 
 from eth_abi import decode as abi_decode
-from eth_utils import keccak
+from eth_utils import keccak, to_checksum_address
 
 from fedchain.chain.artifacts import CONTRACT_NAMES, load_artifact
 from fedchain.errors import FedchainError
@@ -85,7 +86,11 @@ def decode_revert(data: bytes, operation: str = "") -> ChainError:
         return TransactionFailed(f"{operation}: transaction reverted ({hint})")
     name, params = _TABLE[data[:4]]
     values = abi_decode([t for _, t in params], data[4:]) if params else ()
-    return ContractRevert(name, {n: v for (n, _), v in zip(params, values, strict=True)}, operation)
+    args = {
+        n: to_checksum_address(v) if t == "address" else v
+        for (n, t), v in zip(params, values, strict=True)
+    }
+    return ContractRevert(name, args, operation)
 
 
 def revert_data(exc: BaseException) -> bytes | None:
@@ -103,4 +108,13 @@ def revert_data(exc: BaseException) -> bytes | None:
                 return bytes.fromhex(c[2:])
             except ValueError:
                 continue
+        if isinstance(c, str) and "reverted: b" in c:
+            # eth-tester's provider flattens the bytes into "execution reverted: b'...'"
+            literal = c[c.index("reverted: b") + len("reverted: ") :]
+            try:
+                value = ast.literal_eval(literal)
+            except (ValueError, SyntaxError):
+                continue
+            if isinstance(value, bytes) and len(value) >= 4:
+                return value
     return None

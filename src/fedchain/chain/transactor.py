@@ -118,14 +118,24 @@ class Transactor:
         return rec
 
     def _explain_failure(self, tx: dict[str, Any], receipt: Any, operation: str) -> ChainError:
-        """Replay the failed transaction as a call on the state before its block."""
+        """Replay the failed transaction as a call to recover the contract's custom error.
+
+        The replay runs on the failed transaction's own block (same timestamp, so a deadline
+        that made it fail makes the replay fail too; on an automining chain the reverted
+        transaction is alone in its block and changed no contract state) and with its own gas
+        limit (so running out of gas inside a nested call fails the same way).
+        """
         if int(receipt["gasUsed"]) >= int(tx["gas"]):
             return TransactionFailed(f"{operation}: ran out of gas (limit {tx['gas']})")
-        call: dict[str, Any] = {k: tx[k] for k in ("from", "to", "data", "value") if k in tx}
+        call: dict[str, Any] = {k: tx[k] for k in ("from", "to", "data", "value", "gas") if k in tx}
         try:
-            data = self.chain.revert_data(call, int(receipt["blockNumber"]) - 1)
+            data = self.chain.revert_data(call, int(receipt["blockNumber"]))
         except ChainError as exc:
             return TransactionFailed(f"{operation}: reverted ({exc})")
-        if data is not None:
+        if data:
             return decode_revert(data, operation)
-        return TransactionFailed(f"{operation}: reverted, but the replay succeeded (state changed)")
+        if data is not None:
+            return TransactionFailed(
+                f"{operation}: reverted without a reason (out of gas inside a call? limit {tx['gas']})"
+            )
+        return TransactionFailed(f"{operation}: reverted, but its replay succeeded")
