@@ -9,17 +9,14 @@ nothing.
 
 from __future__ import annotations
 
-from eth_account.signers.local import LocalAccount
-
 from fedchain.aggregation import weighted_sum
 from fedchain.aggregation.fedavg import apply_aggregate
 from fedchain.chain import CoordinatorClient, Phase
 from fedchain.codec.blob import BlobKind
 from fedchain.errors import FedchainError
+from fedchain.node.base import TaskNode
 from fedchain.node.blobs import TaskBlobs
 from fedchain.node.events import NodeAction
-from fedchain.node.trainer import load_task_config
-from fedchain.storage import BlobStore
 
 __all__ = ["AggregatorNode", "RoundInputs", "collect_round_inputs"]
 
@@ -51,32 +48,8 @@ def collect_round_inputs(
     return out
 
 
-class AggregatorNode:
-    """A staked member that aggregates (and keeps the task moving when a deadline passed)."""
-
-    def __init__(
-        self,
-        name: str,
-        account: LocalAccount,
-        coordinator: CoordinatorClient,
-        store: BlobStore,
-        *,
-        task_id: int,
-    ) -> None:
-        self.name = name
-        self.account = account
-        self.coordinator = coordinator
-        self.store = store
-        self.task_id = task_id
-        self._blobs: TaskBlobs | None = None
-
-    @property
-    def blobs(self) -> TaskBlobs:
-        if self._blobs is None:
-            self._blobs = TaskBlobs(
-                self.store, load_task_config(self.coordinator, self.store, self.task_id)
-            )
-        return self._blobs
+class AggregatorNode(TaskNode):
+    """A staked member that aggregates once the commit window closed."""
 
     def poll(self) -> NodeAction | None:
         info = self.coordinator.get_task(self.task_id)

@@ -16,10 +16,9 @@ from fedchain.chain import CoordinatorClient
 from fedchain.codec.blob import BlobKind
 from fedchain.codec.fixedpoint import dequantize, encode_update
 from fedchain.learning import build_model, flatten_params, load_flat_params, train_local
-from fedchain.node.blobs import TaskBlobs
+from fedchain.node.base import TaskNode, load_task_config
 from fedchain.node.events import NodeAction
 from fedchain.node.schedule import commit_target
-from fedchain.node.task_config import TaskConfig
 from fedchain.storage import BlobStore
 
 __all__ = ["LocalData", "TrainerNode", "load_task_config", "round_seed"]
@@ -36,19 +35,13 @@ class LocalData:
         return int(len(self.y))
 
 
-def load_task_config(coordinator: CoordinatorClient, store: BlobStore, task_id: int) -> TaskConfig:
-    """The task's config, fetched by its on-chain digest (the store verifies the bytes)."""
-    info = coordinator.get_task(task_id)
-    return TaskConfig.from_bytes(store.get(info.config_digest))
-
-
 def round_seed(seed: int, task_id: int, round: int, address: str) -> int:
     """A per-(node, round) training seed, so reruns are reproducible and nodes differ."""
     ss = np.random.SeedSequence([seed, task_id, round, int(address, 16) % 2**63])
     return int(ss.generate_state(1)[0])
 
 
-class TrainerNode:
+class TrainerNode(TaskNode):
     """One data owner: its key, its data, and the chain and store it shares with the others."""
 
     def __init__(
@@ -64,26 +57,9 @@ class TrainerNode:
     ) -> None:
         if len(data) == 0:
             raise ValueError(f"trainer {name} has no data")
-        self.name = name
-        self.account = account
-        self.coordinator = coordinator
-        self.store = store
+        super().__init__(name, account, coordinator, store, task_id=task_id)
         self.data = data
-        self.task_id = task_id
         self.seed = seed
-        self._blobs: TaskBlobs | None = None
-
-    @property
-    def address(self) -> str:
-        return str(self.account.address)
-
-    @property
-    def blobs(self) -> TaskBlobs:
-        if self._blobs is None:
-            self._blobs = TaskBlobs(
-                self.store, load_task_config(self.coordinator, self.store, self.task_id)
-            )
-        return self._blobs
 
     def poll(self) -> NodeAction | None:
         """Commit this round's update if the chain allows it and we have not yet."""

@@ -1,0 +1,52 @@
+"""What every role has: a name, its own key, its own view of the chain, the shared store."""
+
+from __future__ import annotations
+
+from eth_account.signers.local import LocalAccount
+
+from fedchain.chain import CoordinatorClient
+from fedchain.node.blobs import TaskBlobs
+from fedchain.node.task_config import TaskConfig
+from fedchain.storage import BlobStore
+
+__all__ = ["TaskNode", "load_task_config"]
+
+
+def load_task_config(coordinator: CoordinatorClient, store: BlobStore, task_id: int) -> TaskConfig:
+    """The task's config, fetched by its on-chain digest (the store verifies the bytes)."""
+    info = coordinator.get_task(task_id)
+    return TaskConfig.from_bytes(store.get(info.config_digest))
+
+
+class TaskNode:
+    """A participant in one task. It holds no protocol state of its own: rebuilt at any
+    moment, it reads where the task stands from the chain and carries on."""
+
+    def __init__(
+        self,
+        name: str,
+        account: LocalAccount,
+        coordinator: CoordinatorClient,
+        store: BlobStore,
+        *,
+        task_id: int,
+    ) -> None:
+        self.name = name
+        self.account = account
+        self.coordinator = coordinator
+        self.store = store
+        self.task_id = task_id
+        self._blobs: TaskBlobs | None = None
+
+    @property
+    def address(self) -> str:
+        return str(self.account.address)
+
+    @property
+    def blobs(self) -> TaskBlobs:
+        """The task's verified blob access (config fetched once, by its on-chain digest)."""
+        if self._blobs is None:
+            self._blobs = TaskBlobs(
+                self.store, load_task_config(self.coordinator, self.store, self.task_id)
+            )
+        return self._blobs
