@@ -27,16 +27,23 @@ import {ChunkCommitment} from "./ChunkCommitment.sol";
 contract TaskCoordinator is ReentrancyGuardTransient {
     using SafeERC20 for IERC20;
 
-    /// @notice Stored phase of a task. While `Commit` is stored, the commit window is closed
-    ///         (and an aggregate may be posted) once its deadline passed or every member committed;
-    ///         `phaseOf` reports that as `Aggregate`.
+    /// @notice Stored phase of a task. Plaintext rounds: Commit → Challenge. While `Commit` is
+    ///         stored, the commit window is closed (and an aggregate may be posted) once its
+    ///         deadline passed or every member committed; `phaseOf` reports that as `Aggregate`.
+    ///         Secure-aggregation rounds (SecAgg+, the chain as bulletin board): Advertise (keys)
+    ///         → Share (encrypted key shares) → Commit (masked inputs) → Unmask → Aggregate →
+    ///         Challenge. A secure phase ends early when everyone expected acted, or at its
+    ///         deadline through `advance`.
     enum Phase {
         None,
         Registration,
         Commit,
         Aggregate,
         Challenge,
-        Completed
+        Completed,
+        Advertise,
+        Share,
+        Unmask
     }
 
     /// @notice Why a round ended without a new model.
@@ -57,6 +64,7 @@ contract TaskCoordinator is ReentrancyGuardTransient {
         uint32 commitDuration;
         uint32 aggregateDuration;
         uint32 challengeDuration;
+        bool secureAggregation;
     }
 
     /// @dev Packed into one word: everything a commit must read and write about the round.
@@ -67,6 +75,22 @@ contract TaskCoordinator is ReentrancyGuardTransient {
         uint64 totalSamples;
         uint32 committed;
         uint32 members;
+        bool secure;
+    }
+
+    /// @dev Per-round counts of the secure-aggregation phases (U1, U2 and U4 of the protocol;
+    ///      U3 is `RoundState.committed`).
+    struct SecureCounts {
+        uint32 advertised;
+        uint32 shared;
+        uint32 unmasked;
+    }
+
+    /// @dev The last round in which a member acted in each secure phase.
+    struct SecureMember {
+        uint32 advertRound;
+        uint32 shareRound;
+        uint32 unmaskRound;
     }
 
     struct Task {
@@ -126,6 +150,10 @@ contract TaskCoordinator is ReentrancyGuardTransient {
         bytes32 configDigest;
         bytes32 globalModelDigest;
         bytes32 pendingModelDigest;
+        bool secure;
+        uint32 advertised;
+        uint32 shared;
+        uint32 unmasked;
     }
 
     /// @notice Largest sample count one update may claim (fits the packed member record).
@@ -143,6 +171,8 @@ contract TaskCoordinator is ReentrancyGuardTransient {
     /// @dev Reward per sample of finalized rounds, two rounds per word (uint128 each) so that
     ///      half of the finalizations rewrite a word instead of filling a new one.
     mapping(uint256 taskId => mapping(uint256 pair => uint256)) private _rewardPerSamplePairs;
+    mapping(uint256 taskId => SecureCounts) private _secureCounts;
+    mapping(uint256 taskId => mapping(address account => SecureMember)) private _secureMembers;
 
     // ---------------------------------------------------------------- errors
     error UnknownTask(uint256 taskId);
@@ -164,6 +194,11 @@ contract TaskCoordinator is ReentrancyGuardTransient {
     error InOpenRound(uint256 taskId, uint256 round, address account);
     error NothingToAdvance(uint256 taskId, Phase phase, uint256 deadline);
     error NothingToClaim(uint256 taskId, address account);
+    error NotSecure(uint256 taskId);
+    error NotWithheld(uint256 taskId, uint256 round, address account);
+    error PhaseClosed(uint256 taskId, uint256 round, Phase phase, uint256 deadline, uint256 nowTs);
+    error AlreadySubmitted(uint256 taskId, uint256 round, Phase phase, address account);
+    error MissedPhase(uint256 taskId, uint256 round, Phase phase, address account);
 
     // ---------------------------------------------------------------- events
     event TaskCreated(
@@ -207,6 +242,15 @@ contract TaskCoordinator is ReentrancyGuardTransient {
         uint256 bondReleased
     );
     event RoundAborted(uint256 indexed taskId, uint256 indexed round, AbortReason reason);
+    event PhaseStarted(uint256 indexed taskId, uint256 indexed round, Phase phase, uint256 deadline);
+    /// @notice The round's public randomness (seeds the SecAgg+ neighbour graph).
+    event RoundSeed(uint256 indexed taskId, uint256 indexed round, bytes32 seed);
+    event KeysAdvertised(uint256 indexed taskId, uint256 indexed round, address indexed participant, bytes32 digest);
+    event KeysShared(uint256 indexed taskId, uint256 indexed round, address indexed participant, bytes32 digest);
+    event UnmaskSharesPosted(
+        uint256 indexed taskId, uint256 indexed round, address indexed participant, bytes32 digest
+    );
+    event UnmaskWithheld(uint256 indexed taskId, uint256 indexed round, address indexed participant);
     event TaskCompleted(uint256 indexed taskId, bytes32 finalModelDigest);
     event RewardsCredited(uint256 indexed taskId, uint256 indexed round, address indexed account, uint256 amount);
     event RewardsClaimed(uint256 indexed taskId, address indexed account, uint256 amount);
@@ -250,6 +294,7 @@ contract TaskCoordinator is ReentrancyGuardTransient {
         t.rewardPerRound = p.rewardPerRound;
         t.pool = uint128(poolAmount);
         t.state.phase = Phase.Registration;
+        t.state.secure = p.secureAggregation;
         t.aggregator = msg.sender;
         t.configDigest = p.configDigest;
         t.globalModelDigest = p.initialModelDigest;
@@ -312,7 +357,7 @@ contract TaskCoordinator is ReentrancyGuardTransient {
         Member storage m = _members[taskId][msg.sender];
         if (!m.active) revert NotMember(taskId, msg.sender);
         RoundState memory s = t.state;
-        bool roundOpen = s.phase == Phase.Commit || s.phase == Phase.Challenge;
+        bool roundOpen = s.phase != Phase.Registration && s.phase != Phase.Completed;
         if (roundOpen && (m.lastRound == s.round || (s.phase == Phase.Challenge && t.aggregator == msg.sender))) {
             revert InOpenRound(taskId, s.round, msg.sender);
         }
@@ -356,7 +401,7 @@ contract TaskCoordinator is ReentrancyGuardTransient {
         Task storage t = _tasks[taskId];
         RoundState memory s = t.state;
         if (s.phase == Phase.None) revert UnknownTask(taskId);
-        if (round == uint256(s.round) + 1) _advanceIfDue(taskId, t, s);
+        if (round == uint256(s.round) + 1 && !s.secure) _advanceIfDue(taskId, t, s);
         if (s.phase != Phase.Commit) revert WrongPhase(taskId, Phase.Commit, s.phase);
         if (round != s.round) revert RoundMismatch(taskId, s.round, round);
         if (block.timestamp >= s.deadline) revert CommitWindowClosed(taskId, round, s.deadline, block.timestamp);
@@ -365,6 +410,9 @@ contract TaskCoordinator is ReentrancyGuardTransient {
         Member storage m = _members[taskId][msg.sender];
         if (!m.active) revert NotMember(taskId, msg.sender);
         if (m.lastRound == round) revert AlreadyCommitted(taskId, round, msg.sender);
+        if (s.secure && _secureMembers[taskId][msg.sender].shareRound != round) {
+            revert MissedPhase(taskId, round, Phase.Share, msg.sender);
+        }
 
         (uint256 creditedRound, uint256 credited) = _credit(taskId, s, m);
         m.lastRound = uint32(round);
@@ -375,6 +423,7 @@ contract TaskCoordinator is ReentrancyGuardTransient {
         t.state = s;
         // The credit of the member's previous round rides on this event (no RewardsCredited).
         emit UpdateCommitted(taskId, round, msg.sender, merkleRoot, blobDigest, samples, creditedRound, credited);
+        if (s.secure && s.committed >= _secureCounts[taskId].shared) _enterPhase(taskId, t, s, Phase.Unmask);
     }
 
     /// @notice Post the commitment to the round's aggregate Σ nᵢ·vᵢ over the included updates,
@@ -394,6 +443,7 @@ contract TaskCoordinator is ReentrancyGuardTransient {
         Task storage t = _tasks[taskId];
         RoundState memory s = t.state;
         if (s.phase == Phase.None) revert UnknownTask(taskId);
+        if (s.secure) revert WrongPhase(taskId, Phase.Aggregate, s.phase);
         if (s.phase != Phase.Commit) revert WrongPhase(taskId, Phase.Commit, s.phase);
         if (round != s.round) revert RoundMismatch(taskId, s.round, round);
         if (block.timestamp < s.deadline && s.committed < s.members) {
@@ -401,6 +451,52 @@ contract TaskCoordinator is ReentrancyGuardTransient {
         }
         uint256 aggregateDeadline = uint256(s.deadline) + t.aggregateDuration;
         if (block.timestamp >= aggregateDeadline) revert AggregateWindowClosed(taskId, round, aggregateDeadline);
+        _postAggregate(taskId, t, s, round, merkleRoot, blobDigest, modelDigest, excluded);
+    }
+
+    /// @notice Post the unmasked aggregate of a secure round (see `postAggregate`), once the
+    ///         unmask phase ended.
+    /// @param excluded Committed participants whose masked input was malformed (treated as
+    ///        dropped by the protocol; they earn nothing this round).
+    /// @param withheld Survivors that committed a masked input but did not post their unmask
+    ///        shares; recorded on-chain as such (their input is still in the sum).
+    function postSecureAggregate(
+        uint256 taskId,
+        uint256 round,
+        bytes32 merkleRoot,
+        bytes32 blobDigest,
+        bytes32 modelDigest,
+        address[] calldata excluded,
+        address[] calldata withheld
+    ) external {
+        Task storage t = _tasks[taskId];
+        RoundState memory s = t.state;
+        if (s.phase == Phase.None) revert UnknownTask(taskId);
+        if (!s.secure) revert NotSecure(taskId);
+        if (s.phase != Phase.Aggregate) revert WrongPhase(taskId, Phase.Aggregate, s.phase);
+        if (round != s.round) revert RoundMismatch(taskId, s.round, round);
+        if (block.timestamp >= s.deadline) revert AggregateWindowClosed(taskId, round, s.deadline);
+        for (uint256 i = 0; i < withheld.length; ++i) {
+            address w = withheld[i];
+            SecureMember storage sw = _secureMembers[taskId][w];
+            Member storage mw = _members[taskId][w];
+            if (mw.lastRound != round || sw.unmaskRound == round) revert NotWithheld(taskId, round, w);
+            sw.unmaskRound = uint32(round); // recorded once
+            emit UnmaskWithheld(taskId, round, w);
+        }
+        _postAggregate(taskId, t, s, round, merkleRoot, blobDigest, modelDigest, excluded);
+    }
+
+    function _postAggregate(
+        uint256 taskId,
+        Task storage t,
+        RoundState memory s,
+        uint256 round,
+        bytes32 merkleRoot,
+        bytes32 blobDigest,
+        bytes32 modelDigest,
+        address[] calldata excluded
+    ) private {
         if (merkleRoot == bytes32(0) || blobDigest == bytes32(0) || modelDigest == bytes32(0)) revert ZeroCommitment();
         Member storage a = _members[taskId][msg.sender];
         if (!a.active) revert NotMember(taskId, msg.sender);
@@ -429,6 +525,77 @@ contract TaskCoordinator is ReentrancyGuardTransient {
         emit AggregatePosted(
             taskId, round, msg.sender, merkleRoot, blobDigest, modelDigest, s.totalSamples, bond, s.deadline
         );
+    }
+
+    // ---------------------------------------------------------------- secure aggregation
+
+    /// @notice SecAgg+ round 0: publish the digest of this round's two ephemeral public keys.
+    ///         The first advertisement of a round finalizes the previous one when it is due.
+    function advertiseKeys(uint256 taskId, uint256 round, bytes32 digest) external {
+        Task storage t = _tasks[taskId];
+        RoundState memory s = t.state;
+        if (s.phase == Phase.None) revert UnknownTask(taskId);
+        if (!s.secure) revert NotSecure(taskId);
+        if (round == uint256(s.round) + 1) _advanceIfDue(taskId, t, s);
+        SecureMember storage sm = _secureMember(taskId, s, round, Phase.Advertise, digest);
+        if (sm.advertRound == round) revert AlreadySubmitted(taskId, round, Phase.Advertise, msg.sender);
+        sm.advertRound = uint32(round);
+        SecureCounts storage c = _secureCounts[taskId];
+        c.advertised += 1;
+        emit KeysAdvertised(taskId, round, msg.sender, digest);
+        if (c.advertised >= s.members) _enterPhase(taskId, t, s, Phase.Share);
+    }
+
+    /// @notice SecAgg+ round 1: publish the digest of the key shares encrypted to neighbours.
+    function shareKeys(uint256 taskId, uint256 round, bytes32 digest) external {
+        Task storage t = _tasks[taskId];
+        RoundState memory s = t.state;
+        SecureMember storage sm = _secureMember(taskId, s, round, Phase.Share, digest);
+        if (sm.advertRound != round) revert MissedPhase(taskId, round, Phase.Advertise, msg.sender);
+        if (sm.shareRound == round) revert AlreadySubmitted(taskId, round, Phase.Share, msg.sender);
+        sm.shareRound = uint32(round);
+        SecureCounts storage c = _secureCounts[taskId];
+        c.shared += 1;
+        emit KeysShared(taskId, round, msg.sender, digest);
+        if (c.shared >= c.advertised) _enterPhase(taskId, t, s, Phase.Commit);
+    }
+
+    /// @notice SecAgg+ round 3: publish the digest of this survivor's unmask shares (for each
+    ///         neighbour: its self-mask share if it committed, its mask-key share if it dropped).
+    function unmask(uint256 taskId, uint256 round, bytes32 digest) external {
+        Task storage t = _tasks[taskId];
+        RoundState memory s = t.state;
+        SecureMember storage sm = _secureMember(taskId, s, round, Phase.Unmask, digest);
+        if (_members[taskId][msg.sender].lastRound != round) revert NotCommitted(taskId, round, msg.sender);
+        if (sm.unmaskRound == round) revert AlreadySubmitted(taskId, round, Phase.Unmask, msg.sender);
+        sm.unmaskRound = uint32(round);
+        SecureCounts storage c = _secureCounts[taskId];
+        c.unmasked += 1;
+        emit UnmaskSharesPosted(taskId, round, msg.sender, digest);
+        if (c.unmasked >= s.committed) _enterPhase(taskId, t, s, Phase.Aggregate);
+    }
+
+    function _secureMember(uint256 taskId, RoundState memory s, uint256 round, Phase phase, bytes32 digest)
+        private
+        view
+        returns (SecureMember storage sm)
+    {
+        if (s.phase == Phase.None) revert UnknownTask(taskId);
+        if (!s.secure) revert NotSecure(taskId);
+        if (s.phase != phase) revert WrongPhase(taskId, phase, s.phase);
+        if (round != s.round) revert RoundMismatch(taskId, s.round, round);
+        if (block.timestamp >= s.deadline) revert PhaseClosed(taskId, round, phase, s.deadline, block.timestamp);
+        if (digest == bytes32(0)) revert ZeroCommitment();
+        if (!_members[taskId][msg.sender].active) revert NotMember(taskId, msg.sender);
+        sm = _secureMembers[taskId][msg.sender];
+    }
+
+    function _enterPhase(uint256 taskId, Task storage t, RoundState memory s, Phase phase) private {
+        s.phase = phase;
+        uint256 duration = phase == Phase.Aggregate ? t.aggregateDuration : t.commitDuration;
+        s.deadline = uint64(block.timestamp + duration);
+        t.state = s;
+        emit PhaseStarted(taskId, s.round, phase, s.deadline);
     }
 
     /// @notice Move a task on once a deadline has passed: finalize a round whose challenge window
@@ -470,7 +637,11 @@ contract TaskCoordinator is ReentrancyGuardTransient {
             bondHeld: s.phase == Phase.Challenge ? t.aggregatorBond : 0,
             configDigest: t.configDigest,
             globalModelDigest: t.globalModelDigest,
-            pendingModelDigest: t.pendingModelDigest
+            pendingModelDigest: t.pendingModelDigest,
+            secure: s.secure,
+            advertised: _secureCounts[taskId].advertised,
+            shared: _secureCounts[taskId].shared,
+            unmasked: _secureCounts[taskId].unmasked
         });
     }
 
@@ -514,7 +685,10 @@ contract TaskCoordinator is ReentrancyGuardTransient {
     }
 
     function _effectivePhase(RoundState memory s) private view returns (Phase) {
-        if (s.phase == Phase.Commit && (block.timestamp >= s.deadline || (s.members > 0 && s.committed >= s.members))) {
+        if (
+            !s.secure && s.phase == Phase.Commit
+                && (block.timestamp >= s.deadline || (s.members > 0 && s.committed >= s.members))
+        ) {
             return Phase.Aggregate;
         }
         return s.phase;
@@ -551,6 +725,7 @@ contract TaskCoordinator is ReentrancyGuardTransient {
 
     /// @dev Apply the transition a passed deadline allows; false when none is due.
     function _advanceIfDue(uint256 taskId, Task storage t, RoundState memory s) private returns (bool) {
+        if (s.secure && s.phase != Phase.Challenge) return _advanceSecureIfDue(taskId, t, s);
         if (s.phase == Phase.Challenge) {
             if (block.timestamp < s.deadline) return false;
             _finalize(taskId, t, s);
@@ -562,6 +737,30 @@ contract TaskCoordinator is ReentrancyGuardTransient {
             } else {
                 return false;
             }
+        } else {
+            return false;
+        }
+        return true;
+    }
+
+    /// @dev A secure phase whose deadline passed: move on, or abort below minParticipants.
+    function _advanceSecureIfDue(uint256 taskId, Task storage t, RoundState memory s) private returns (bool) {
+        if (block.timestamp < s.deadline) return false;
+        SecureCounts memory c = _secureCounts[taskId];
+        uint256 min = t.minParticipants;
+        if (s.phase == Phase.Advertise) {
+            if (c.advertised < min) _abort(taskId, t, s, AbortReason.TooFewUpdates);
+            else _enterPhase(taskId, t, s, Phase.Share);
+        } else if (s.phase == Phase.Share) {
+            if (c.shared < min) _abort(taskId, t, s, AbortReason.TooFewUpdates);
+            else _enterPhase(taskId, t, s, Phase.Commit);
+        } else if (s.phase == Phase.Commit) {
+            if (s.committed < min) _abort(taskId, t, s, AbortReason.TooFewUpdates);
+            else _enterPhase(taskId, t, s, Phase.Unmask);
+        } else if (s.phase == Phase.Unmask) {
+            _enterPhase(taskId, t, s, Phase.Aggregate);
+        } else if (s.phase == Phase.Aggregate) {
+            _abort(taskId, t, s, AbortReason.NoAggregate);
         } else {
             return false;
         }
@@ -601,11 +800,15 @@ contract TaskCoordinator is ReentrancyGuardTransient {
 
     function _openRound(uint256 taskId, Task storage t, RoundState memory s, uint32 round) private {
         s.round = round;
-        s.phase = Phase.Commit;
+        s.phase = s.secure ? Phase.Advertise : Phase.Commit;
         s.deadline = uint64(block.timestamp + t.commitDuration);
         s.totalSamples = 0;
         s.committed = 0;
         t.state = s;
         emit RoundOpened(taskId, round, s.deadline, t.globalModelDigest);
+        if (s.secure) {
+            _secureCounts[taskId] = SecureCounts(0, 0, 0);
+            emit RoundSeed(taskId, round, keccak256(abi.encode(blockhash(block.number - 1), taskId, round)));
+        }
     }
 }

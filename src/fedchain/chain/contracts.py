@@ -34,7 +34,7 @@ __all__ = ["Deployment", "deploy", "TokenClient", "CoordinatorClient", "GAS_LIMI
 #: Explicit gas limits per operation (generous: unused gas is not charged).
 GAS_LIMITS = {
     "deploy_token": 3_000_000,
-    "deploy_coordinator": 4_000_000,
+    "deploy_coordinator": 6_000_000,
     "approve": 80_000,
     "transfer": 150_000,
     "create_task": 500_000,
@@ -46,6 +46,7 @@ GAS_LIMITS = {
     "post_aggregate": 200_000,
     "post_aggregate_per_excluded": 40_000,
     "advance": 200_000,
+    "secure_phase": 150_000,
     "withdraw_pool": 200_000,
 }
 
@@ -243,6 +244,57 @@ class CoordinatorClient:
             round=round,
         )
 
+    # secure aggregation phases (SecAgg+) ------------------------------------
+    def advertise_keys(
+        self, member: LocalAccount, task_id: int, round: int, digest: bytes
+    ) -> Receipt:
+        return self._secure_tx(member, "advertiseKeys", "advertise_keys", task_id, round, digest)
+
+    def share_keys(self, member: LocalAccount, task_id: int, round: int, digest: bytes) -> Receipt:
+        return self._secure_tx(member, "shareKeys", "share_keys", task_id, round, digest)
+
+    def unmask(self, member: LocalAccount, task_id: int, round: int, digest: bytes) -> Receipt:
+        return self._secure_tx(member, "unmask", "unmask", task_id, round, digest)
+
+    def _secure_tx(
+        self, member: LocalAccount, fn: str, op: str, task_id: int, round: int, digest: bytes
+    ) -> Receipt:
+        return self.tx.send(
+            member,
+            getattr(self.contract.functions, fn)(task_id, round, digest),
+            gas=GAS_LIMITS["secure_phase"],
+            operation=op,
+            task_id=task_id,
+            round=round,
+        )
+
+    def post_secure_aggregate(
+        self,
+        aggregator: LocalAccount,
+        task_id: int,
+        round: int,
+        merkle_root: bytes,
+        blob_digest: bytes,
+        model_digest: bytes,
+        excluded: list[str] | None = None,
+        withheld: list[str] | None = None,
+    ) -> Receipt:
+        excluded = list(excluded or [])
+        withheld = list(withheld or [])
+        gas = GAS_LIMITS["post_aggregate"] + GAS_LIMITS["post_aggregate_per_excluded"] * (
+            len(excluded) + len(withheld)
+        )
+        return self.tx.send(
+            aggregator,
+            self.contract.functions.postSecureAggregate(
+                task_id, round, merkle_root, blob_digest, model_digest, excluded, withheld
+            ),
+            gas=gas,
+            operation="post_aggregate",
+            task_id=task_id,
+            round=round,
+        )
+
     def advance(self, caller: LocalAccount, task_id: int, round: int | None = None) -> Receipt:
         return self.tx.send(
             caller,
@@ -285,6 +337,10 @@ class CoordinatorClient:
             config_digest=_b32(v[18]),
             global_model_digest=_b32(v[19]),
             pending_model_digest=_b32(v[20]),
+            secure=bool(v[21]),
+            advertised=int(v[22]),
+            shared=int(v[23]),
+            unmasked=int(v[24]),
         )
 
     def get_member(self, task_id: int, account: str) -> MemberInfo:
@@ -379,6 +435,26 @@ class CoordinatorClient:
             for a in (e["args"] for e in self._logs("RoundAborted", taskId=task_id))
         ]
         return sorted(out, key=lambda o: o.round)
+
+    def phase_digests(self, task_id: int, round: int, event: str) -> dict[str, bytes]:
+        """participant -> digest of its message in one secure phase ("KeysAdvertised",
+        "KeysShared", "UnmaskSharesPosted"), in on-chain order."""
+        return {
+            e["args"]["participant"]: _b32(e["args"]["digest"])
+            for e in self._logs(event, taskId=task_id, round=round)
+        }
+
+    def round_seed(self, task_id: int, round: int) -> bytes:
+        logs = self._logs("RoundSeed", taskId=task_id, round=round)
+        if not logs:
+            raise ChainError(f"task {task_id} round {round} has no seed (not a secure round?)")
+        return _b32(logs[-1]["args"]["seed"])
+
+    def withheld(self, task_id: int, round: int) -> list[str]:
+        return [
+            e["args"]["participant"]
+            for e in self._logs("UnmaskWithheld", taskId=task_id, round=round)
+        ]
 
     def rewards_credited(self, task_id: int) -> list[tuple[int, str, int]]:
         return [

@@ -26,6 +26,9 @@ class Phase(IntEnum):
     AGGREGATE = 3
     CHALLENGE = 4
     COMPLETED = 5
+    ADVERTISE = 6
+    SHARE = 7
+    UNMASK = 8
 
 
 class AbortReason(IntEnum):
@@ -47,6 +50,7 @@ class TaskParams:
     commit_duration: int = 3600
     aggregate_duration: int = 3600
     challenge_duration: int = 600
+    secure_aggregation: bool = False
 
     def as_tuple(self) -> tuple[object, ...]:
         return (
@@ -60,6 +64,7 @@ class TaskParams:
             self.commit_duration,
             self.aggregate_duration,
             self.challenge_duration,
+            self.secure_aggregation,
         )
 
 
@@ -87,6 +92,10 @@ class TaskInfo:
     config_digest: bytes
     global_model_digest: bytes
     pending_model_digest: bytes
+    secure: bool = False
+    advertised: int = 0
+    shared: int = 0
+    unmasked: int = 0
 
 
 @dataclass(frozen=True)
