@@ -44,7 +44,12 @@ def test_layout_is_header_then_big_endian_payload() -> None:
 
 def test_element_sizes() -> None:
     # Assert
-    assert ELEMENT_SIZE == {BlobKind.UPDATE: 4, BlobKind.AGGREGATE: 8, BlobKind.MODEL: 8}
+    assert ELEMENT_SIZE == {
+        BlobKind.UPDATE: 4,
+        BlobKind.AGGREGATE: 8,
+        BlobKind.MODEL: 8,
+        BlobKind.MASKED: 8,
+    }
 
 
 @settings(max_examples=50, deadline=None)
@@ -55,8 +60,8 @@ def test_element_sizes() -> None:
 )
 def test_round_trip(kind: BlobKind, values: list[int], frac_bits: int) -> None:
     # Prepare
-    dtype = np.int32 if kind is BlobKind.UPDATE else np.int64
-    arr = np.array(values, dtype=dtype)
+    dtype = {BlobKind.UPDATE: np.int32, BlobKind.MASKED: np.uint64}.get(kind, np.int64)
+    arr = np.array(values, dtype=np.int64).astype(dtype)
 
     # Execute
     blob = decode_vector_blob(encode_vector_blob(kind, arr, frac_bits=frac_bits))
@@ -129,7 +134,7 @@ GOOD_PAYLOAD = b"\x00\x00\x00\x01\xff\xff\xff\xfe"
         (b"FCV1\x01", "too short"),
         (_header(magic=b"FCV2") + GOOD_PAYLOAD, "bad magic"),
         (_header(kind=0) + GOOD_PAYLOAD, "unknown blob kind 0"),
-        (_header(kind=4) + GOOD_PAYLOAD, "unknown blob kind 4"),
+        (_header(kind=9) + GOOD_PAYLOAD, "unknown blob kind 9"),
         (_header(res=1) + GOOD_PAYLOAD, "reserved"),
         (_header(frac=63) + GOOD_PAYLOAD, "frac_bits 63"),
         (_header(n=0), "zero elements"),

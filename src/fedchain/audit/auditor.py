@@ -20,6 +20,7 @@ from fedchain.codec.blob import BlobKind
 from fedchain.errors import FedchainError
 from fedchain.node.aggregator import collect_round_inputs
 from fedchain.node.blobs import TaskBlobs
+from fedchain.node.secure import SecureRoundView
 from fedchain.node.task_config import TaskConfig
 from fedchain.storage import BlobStore
 
@@ -92,7 +93,7 @@ def audit_task(
         if not outcome.finalized:
             continue  # the model stays; nothing was aggregated
         model = _check_round(
-            coordinator, blobs, task_id, outcome.round, model, v, info.reward_per_round
+            coordinator, blobs, task_id, outcome.round, model, v, info.reward_per_round, info.secure
         )
         _check_credits(coordinator, task_id, outcome.round, outcome.reward_per_sample, credits, v)
         if model is None:
@@ -103,6 +104,47 @@ def audit_task(
     return verdicts
 
 
+def _plaintext_inputs(
+    coordinator: CoordinatorClient, blobs: TaskBlobs, task_id: int, round: int, v: RoundVerdict
+) -> tuple[np.ndarray, int] | None:
+    """Σ nᵢ·vᵢ and Σ nᵢ recomputed from the committed plaintext updates."""
+    inputs = collect_round_inputs(coordinator, blobs, task_id, round)
+    _check_exclusions(inputs.excluded, set(coordinator.excluded(task_id, round)), v)
+    if v.problems:
+        return None
+    return weighted_sum(inputs.values, inputs.weights), sum(inputs.weights)  # type: ignore[arg-type]
+
+
+def _secure_inputs(
+    coordinator: CoordinatorClient, blobs: TaskBlobs, task_id: int, round: int, v: RoundVerdict
+) -> tuple[np.ndarray, int] | None:
+    """Σ nᵢ·vᵢ and Σ nᵢ unmasked from what the secure phases published (chain + store)."""
+    view = SecureRoundView(coordinator, blobs, task_id, round)
+    _check_exclusions(view.masked[1], set(coordinator.excluded(task_id, round)), v)
+    withheld = view.u3 - set(view.unmask_messages)
+    recorded = set(coordinator.withheld(task_id, round))
+    if withheld != recorded:
+        v.problems.append(
+            f"unmask withheld by {sorted(withheld)}, but the chain records {sorted(recorded)}"
+        )
+    if v.problems:
+        return None
+    try:
+        return view.aggregate(), view.total_samples()
+    except FedchainError as exc:
+        v.problems.append(f"cannot unmask the round from its published shares: {exc}")
+        return None
+
+
+def _check_exclusions(invalid: dict[str, str], on_chain: set[str], v: RoundVerdict) -> None:
+    for p, why in invalid.items():
+        if p not in on_chain:
+            v.problems.append(f"update of {p} is invalid ({why}) but was aggregated")
+    for p in on_chain:
+        if p not in invalid:
+            v.problems.append(f"update of {p} was valid but excluded")
+
+
 def _check_round(
     coordinator: CoordinatorClient,
     blobs: TaskBlobs,
@@ -111,22 +153,18 @@ def _check_round(
     model: np.ndarray,
     v: RoundVerdict,
     reward_per_round: int,
+    secure: bool = False,
 ) -> np.ndarray | None:
     agg = coordinator.aggregate(task_id, round)
     if agg is None:
         v.problems.append("finalized without an aggregate")
         return None
-    inputs = collect_round_inputs(coordinator, blobs, task_id, round)
-    on_chain_excluded = set(coordinator.excluded(task_id, round))
-    for p, why in inputs.excluded.items():
-        if p not in on_chain_excluded:
-            v.problems.append(f"update of {p} is invalid ({why}) but was aggregated")
-    for p in on_chain_excluded:
-        if p not in inputs.excluded:
-            v.problems.append(f"update of {p} was valid but excluded")
-    if v.problems:
+    recomputed = (_secure_inputs if secure else _plaintext_inputs)(
+        coordinator, blobs, task_id, round, v
+    )
+    if recomputed is None:
         return None
-    total = sum(inputs.weights)
+    expected, total = recomputed
     if total != agg.total_samples:
         v.problems.append(
             f"aggregate claims {agg.total_samples} samples, included updates have {total}"
@@ -136,7 +174,6 @@ def _check_round(
     except FedchainError as exc:
         v.problems.append(f"aggregate blob: {exc}")
         return None
-    expected = weighted_sum(inputs.values, inputs.weights)  # type: ignore[arg-type]
     if not np.array_equal(posted, expected):
         bad = int(np.flatnonzero(posted != expected)[0])
         v.problems.append(f"aggregate differs from Σ nᵢ·vᵢ (first at element {bad})")

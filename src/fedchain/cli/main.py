@@ -67,6 +67,21 @@ def demo(
             help="Misbehaving owners, e.g. '3:malformed:2,5:crash:4' (index:crash|malformed|late:from round)."
         ),
     ] = None,
+    secure_aggregation: Annotated[
+        bool,
+        typer.Option(
+            "--secure-aggregation",
+            help="SecAgg+ rounds: owners publish only masked inputs; the aggregator (and anyone) "
+            "learns only the sum, and rounds survive dropouts above the threshold.",
+        ),
+    ] = False,
+    dropout: Annotated[
+        float,
+        typer.Option(
+            help="Fraction of owners that vanish in each round (after sending their masked input, "
+            "or earlier); a fresh random set every round."
+        ),
+    ] = 0.0,
     challenge_window: Annotated[
         Optional[int],  # noqa: UP045
         typer.Option(
@@ -99,6 +114,8 @@ def demo(
             local_epochs=local_epochs,
             faults=_parse_faults(faults),
             challenge_window=challenge_window,
+            secure_aggregation=secure_aggregation,
+            dropout=dropout,
         )
     except Exception as exc:  # pydantic's message names the bad option
         _fail(f"invalid option: {exc}")

@@ -54,15 +54,22 @@ class BlobKind(IntEnum):
     UPDATE = 1  # one participant's clipped, fixed-point update: int32
     AGGREGATE = 2  # Σ nᵢ·vᵢ over the round's updates: int64
     MODEL = 3  # global model weights in fixed point: int64
+    MASKED = 4  # a secure-aggregation masked input nᵢ·vᵢ + masks, in the ring Z_2^64: uint64
 
 
-ELEMENT_SIZE: dict[BlobKind, int] = {BlobKind.UPDATE: 4, BlobKind.AGGREGATE: 8, BlobKind.MODEL: 8}
+ELEMENT_SIZE: dict[BlobKind, int] = {
+    BlobKind.UPDATE: 4,
+    BlobKind.AGGREGATE: 8,
+    BlobKind.MODEL: 8,
+    BlobKind.MASKED: 8,
+}
 """Bytes per element in the payload of each kind."""
 
 _NATIVE: dict[BlobKind, np.dtype] = {
     BlobKind.UPDATE: np.dtype(np.int32),
     BlobKind.AGGREGATE: np.dtype(np.int64),
     BlobKind.MODEL: np.dtype(np.int64),
+    BlobKind.MASKED: np.dtype(np.uint64),
 }
 _WIRE: dict[BlobKind, np.dtype] = {k: dt.newbyteorder(">") for k, dt in _NATIVE.items()}
 

@@ -54,7 +54,9 @@ class AggregatorNode(TaskNode):
     def poll(self) -> NodeAction | None:
         info = self.coordinator.get_task(self.task_id)
         now = self.coordinator.chain.now()
-        if info.phase != Phase.AGGREGATE or now >= info.deadline + info.aggregate_duration:
+        if info.secure or info.phase != Phase.AGGREGATE:
+            return None  # secure rounds are unmasked by SecureAggregatorNode
+        if now >= info.deadline + info.aggregate_duration:
             return None
         inputs = collect_round_inputs(self.coordinator, self.blobs, self.task_id, info.round)
         if len(inputs.included) < info.min_participants:

@@ -8,7 +8,11 @@ from __future__ import annotations
 
 from fedchain.chain.types import Phase, TaskInfo
 
-__all__ = ["commit_target", "advance_due", "next_deadline"]
+__all__ = ["commit_target", "advance_due", "next_deadline", "SECURE_PHASES"]
+
+#: Phases of a secure round that end at their deadline through `advance` (or early, when
+#: everyone expected acted, inside the last participant's own transaction).
+SECURE_PHASES = (Phase.ADVERTISE, Phase.SHARE, Phase.COMMIT, Phase.UNMASK, Phase.AGGREGATE)
 
 
 def commit_target(info: TaskInfo, now: int) -> tuple[int, bytes] | None:
@@ -18,6 +22,8 @@ def commit_target(info: TaskInfo, now: int) -> tuple[int, bytes] | None:
     already committable: the contract finalizes the old round in the first commit of the new
     one, and the base model is the pending one.
     """
+    if info.secure:
+        return None  # secure rounds have their own phases (node.secure)
     if info.phase == Phase.COMMIT and now < info.deadline:
         return info.round, info.global_model_digest
     if info.phase == Phase.CHALLENGE and now >= info.deadline and info.round < info.num_rounds:
@@ -27,6 +33,8 @@ def commit_target(info: TaskInfo, now: int) -> tuple[int, bytes] | None:
 
 def advance_due(info: TaskInfo, now: int) -> bool:
     """True when `advance` would succeed (mirrors TaskCoordinator._advanceIfDue)."""
+    if info.secure and info.phase in SECURE_PHASES:
+        return now >= info.deadline
     if info.phase == Phase.CHALLENGE:
         return now >= info.deadline
     if info.phase in (Phase.COMMIT, Phase.AGGREGATE):
@@ -38,6 +46,8 @@ def advance_due(info: TaskInfo, now: int) -> bool:
 
 def next_deadline(info: TaskInfo, now: int) -> int | None:
     """The next timestamp at which something new becomes possible (None: nothing will)."""
+    if info.secure and info.phase in SECURE_PHASES:
+        return info.deadline
     if info.phase in (Phase.COMMIT, Phase.AGGREGATE):
         if now < info.deadline:
             return info.deadline

@@ -117,6 +117,7 @@ class Consortium:
         commit_duration: int = 3600,
         aggregate_duration: int = 3600,
         challenge_duration: int = 600,
+        secure_aggregation: bool = False,
     ) -> int:
         """Sponsor: store the config and the initial model, escrow the pool, create the task."""
         config_digest = self.store.put(config.to_bytes())
@@ -134,6 +135,7 @@ class Consortium:
             commit_duration=commit_duration,
             aggregate_duration=aggregate_duration,
             challenge_duration=challenge_duration,
+            secure_aggregation=secure_aggregation,
         )
         self.token.approve(self.sponsor, self.coordinator.address, params.reward_per_round * rounds)
         return self.coordinator.create_task(self.sponsor, params)

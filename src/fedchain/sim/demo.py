@@ -22,6 +22,7 @@ from fedchain.audit import audit_all
 from fedchain.chain import GasLedger, open_chain
 from fedchain.codec.blob import BlobKind
 from fedchain.codec.fixedpoint import dequantize
+from fedchain.errors import FedchainError
 from fedchain.learning import (
     ModelSpec,
     TrainConfig,
@@ -41,8 +42,9 @@ from fedchain.node import (
     TaskConfig,
     TrainerNode,
 )
+from fedchain.node.secure import SecureAggregatorNode, SecureTrainerNode
 from fedchain.sim.consortium import TOKEN, Consortium
-from fedchain.sim.faults import FaultKind, FaultyTrainer
+from fedchain.sim.faults import DropoutNode, DropoutPlan, FaultKind, FaultyTrainer
 from fedchain.sim.runner import Node, RoundRecord, run_task
 from fedchain.storage import LocalDirStore
 
@@ -66,6 +68,8 @@ class DemoConfig(BaseModel):
     lr: float = Field(0.05, gt=0)
     momentum: float = Field(0.9, ge=0, lt=1)
     min_participants: int | None = None
+    secure_aggregation: bool = Field(False, description="SecAgg+: nobody sees one update")
+    dropout: float = Field(0.0, ge=0, lt=1, description="fraction of owners vanishing each round")
     challenge_window: int | None = Field(
         None, ge=1, description="seconds; default 600 on local chains, 5 on RPC"
     )
@@ -156,6 +160,7 @@ def run_demo(cfg: DemoConfig, progress: Progress | None = None) -> DemoReport:
             commit_duration=3600 if local else 120,
             aggregate_duration=3600 if local else 120,
             challenge_duration=cfg.challenge_window or (600 if local else 5),
+            secure_aggregation=cfg.secure_aggregation,
         )
         consortium.join_all(task_id)
         consortium.start(task_id)
@@ -229,35 +234,48 @@ def run_demo(cfg: DemoConfig, progress: Progress | None = None) -> DemoReport:
 def _build_nodes(
     cfg: DemoConfig, c: Consortium, task_id: int, data: object, parts: list[np.ndarray]
 ) -> list[Node]:
+    if cfg.secure_aggregation and cfg.faults:
+        raise FedchainError(
+            "--faults applies to plaintext rounds; with secure aggregation use --dropout"
+        )
+    plan = DropoutPlan(
+        num_participants=len(c.participants),
+        fraction=cfg.dropout,
+        seed=cfg.seed,
+        secure=cfg.secure_aggregation,
+    )
     nodes: list[Node] = []
     for i, (acct, idx) in enumerate(zip(c.participants, parts, strict=True)):
         local = LocalData(data.x_train[idx], data.y_train[idx])  # type: ignore[attr-defined]
         name = f"owner-{i:02d}"
+        trainer: TrainerNode
         if i in cfg.faults:
             kind, at = cfg.faults[i]
-            nodes.append(
-                FaultyTrainer(
-                    name,
-                    acct,
-                    c.coordinator,
-                    c.store,
-                    local,
-                    task_id=task_id,
-                    seed=cfg.seed,
-                    fault=kind,
-                    at_round=at,
-                )
+            trainer = FaultyTrainer(
+                name,
+                acct,
+                c.coordinator,
+                c.store,
+                local,
+                task_id=task_id,
+                seed=cfg.seed,
+                fault=kind,
+                at_round=at,
+            )
+        elif cfg.secure_aggregation:
+            trainer = SecureTrainerNode(
+                name, acct, c.coordinator, c.store, local, task_id=task_id, seed=cfg.seed
             )
         else:
-            nodes.append(
-                TrainerNode(
-                    name, acct, c.coordinator, c.store, local, task_id=task_id, seed=cfg.seed
-                )
+            trainer = TrainerNode(
+                name, acct, c.coordinator, c.store, local, task_id=task_id, seed=cfg.seed
             )
+        nodes.append(DropoutNode(trainer, i, plan) if cfg.dropout > 0 else trainer)
     # The aggregator is one of the staked owners (the first one that behaves); anyone could be.
     agg_index = next(i for i in range(len(c.participants)) if i not in cfg.faults)
+    aggregator_cls = SecureAggregatorNode if cfg.secure_aggregation else AggregatorNode
     nodes.append(
-        AggregatorNode(
+        aggregator_cls(
             f"aggregator(owner-{agg_index:02d})",
             c.participants[agg_index],
             c.coordinator,
@@ -310,6 +328,7 @@ def _round_json(r: RoundRecord) -> dict[str, object]:
         "seconds": round(r.seconds, 4),
         "included": r.included,
         "excluded": sorted(r.excluded),
+        "withheld": r.withheld,
         "abort_reason": r.abort_reason,
         "refusals": [{"node": x.node, "error": x.error} for x in r.refusals],
         "model_digest": r.model_digest.hex() if r.model_digest else None,

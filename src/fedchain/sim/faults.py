@@ -11,7 +11,7 @@ from fedchain.chain import Phase
 from fedchain.node import NodeAction, TrainerNode
 from fedchain.node.schedule import commit_target
 
-__all__ = ["FaultKind", "FAULT_KINDS", "FaultyTrainer"]
+__all__ = ["FaultKind", "FAULT_KINDS", "FaultyTrainer", "DropoutPlan", "DropoutNode"]
 
 FaultKind = Literal["crash", "malformed", "late"]
 FAULT_KINDS: tuple[str, ...] = ("crash", "malformed", "late")
@@ -66,3 +66,65 @@ class FaultyTrainer(TrainerNode):
                 self.account, self.task_id, info.round, root, digest, len(self.data)
             )
         return None
+
+
+#: Order of the phases a trainer acts in; a dropout at stage s does nothing from phase s on.
+_STAGE = {Phase.ADVERTISE: 0, Phase.SHARE: 1, Phase.COMMIT: 2, Phase.UNMASK: 3}
+
+
+class DropoutPlan:
+    """Which participants vanish in which round, and when (seeded, so runs repeat).
+
+    Each round a fresh ``fraction`` of the participants drops out, each at a random stage:
+    before advertising keys, after advertising, after sharing keys, or after sending its
+    masked input (then it never unmasks). Without secure aggregation a dropout simply never
+    commits that round.
+    """
+
+    def __init__(self, *, num_participants: int, fraction: float, seed: int, secure: bool) -> None:
+        if not 0 <= fraction < 1:
+            raise ValueError(f"dropout fraction must be in [0, 1), got {fraction}")
+        self.n = num_participants
+        self.count = int(round(fraction * num_participants))
+        self.seed = seed
+        self.secure = secure
+
+    def stage(self, round: int, index: int) -> int | None:
+        """The stage at which participant ``index`` vanishes in ``round`` (None: it stays)."""
+        import numpy as np
+
+        rng = np.random.default_rng([self.seed, round, 0xD20])
+        dropped = rng.choice(self.n, size=self.count, replace=False)
+        stages = rng.integers(0, 4, size=self.count) if self.secure else np.full(self.count, 2)
+        hits = np.flatnonzero(dropped == index)
+        return int(stages[hits[0]]) if hits.size else None
+
+
+class DropoutNode:
+    """Wraps a trainer: in the rounds the plan says, it stops acting from its stage on."""
+
+    def __init__(self, inner: TrainerNode, index: int, plan: DropoutPlan) -> None:
+        self.inner = inner
+        self.name = inner.name
+        self.index = index
+        self.plan = plan
+
+    def poll(self) -> NodeAction | None:
+        from fedchain.node.secure import secure_commit_target
+
+        info = self.inner.coordinator.get_task(self.inner.task_id)
+        now = self.inner.coordinator.chain.now()
+        if info.secure:
+            round = secure_commit_target(
+                info.phase, info.round, info.num_rounds, info.deadline, now
+            )
+            phase = Phase.ADVERTISE if round != info.round else info.phase
+        else:
+            target = commit_target(info, now)
+            round, phase = (target[0] if target else None), Phase.COMMIT
+        if round is None:
+            return None
+        stage = self.plan.stage(round, self.index)
+        if stage is not None and _STAGE.get(phase, 99) >= stage:
+            return None
+        return self.inner.poll()

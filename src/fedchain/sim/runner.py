@@ -43,6 +43,7 @@ class RoundRecord:
     seconds: float
     included: int = 0
     excluded: dict[str, str] = field(default_factory=dict)
+    withheld: list[str] = field(default_factory=list)
     abort_reason: str | None = None
     accuracy: float | None = None
     loss: float | None = None
@@ -116,6 +117,7 @@ def _record(
     agg = next((a for a in acts if a.kind == "aggregate"), None)
     included = int(agg.detail["included"]) if agg else 0  # type: ignore[call-overload]
     excluded = dict(agg.detail["excluded"]) if agg else {}  # type: ignore[call-overload]
+    withheld = list(agg.detail.get("withheld", [])) if agg else []  # type: ignore[call-overload]
     return RoundRecord(
         round=outcome.round,
         finalized=outcome.finalized,
@@ -124,5 +126,6 @@ def _record(
         seconds=seconds,
         included=included,
         excluded=excluded,
+        withheld=withheld,
         abort_reason=outcome.abort_reason.name if outcome.abort_reason is not None else None,
     )

@@ -1,0 +1,256 @@
+"""Secure aggregation (SecAgg+) roles: the chain is the bulletin board, the store the mailbox.
+
+Every phase's message is a blob in the store whose digest is on-chain, so every node (and
+the auditor) reads the same participant sets U1 (advertised keys), U2 (shared keys), U3
+(committed a well-formed masked input) and U4 (posted unmask shares). That shared, immutable
+view is what the original protocol's "consistency check" round establishes with signatures;
+here the chain gives it for free, so that round is not needed.
+
+Nobody sees an individual update: a trainer stores only its masked input nᵢ·vᵢ + masks; the
+aggregator (like the auditor) learns only Σ nᵢ·vᵢ over U3.
+"""
+
+from __future__ import annotations
+
+from functools import cached_property
+
+import numpy as np
+
+from fedchain.aggregation.fedavg import apply_aggregate
+from fedchain.chain import CoordinatorClient, Phase
+from fedchain.codec.blob import BlobKind
+from fedchain.errors import FedchainError
+from fedchain.node.base import TaskNode
+from fedchain.node.blobs import TaskBlobs
+from fedchain.node.events import NodeAction
+from fedchain.node.trainer import TrainerNode
+from fedchain.secagg import (
+    ClientRound,
+    KeyAdvert,
+    KeyShares,
+    RoundContext,
+    UnmaskShares,
+    unmask_sum,
+)
+
+__all__ = [
+    "SecureAggregatorNode",
+    "SecureRoundView",
+    "SecureTrainerNode",
+    "make_trainer",
+    "secure_commit_target",
+]
+
+
+class SecureRoundView:
+    """One secure round as the chain and the store show it to everyone."""
+
+    def __init__(self, coordinator: CoordinatorClient, blobs: TaskBlobs, task_id: int, round: int):
+        self.coordinator = coordinator
+        self.blobs = blobs
+        self.task_id = task_id
+        self.round = round
+
+    def _messages(self, event: str, parse: type) -> dict[str, object]:
+        out: dict[str, object] = {}
+        for who, digest in self.coordinator.phase_digests(self.task_id, self.round, event).items():
+            try:
+                # from_bytes also refuses a message replayed from another round or participant
+                out[who] = parse.from_bytes(  # type: ignore[attr-defined]
+                    self.blobs.store.get(digest),
+                    task_id=self.task_id,
+                    round=self.round,
+                    participant=who,
+                )
+            except FedchainError:
+                continue  # unreadable or malformed: as if it never arrived
+        return out
+
+    @cached_property
+    def adverts(self) -> dict[str, KeyAdvert]:
+        return self._messages("KeysAdvertised", KeyAdvert)  # type: ignore[return-value]
+
+    @cached_property
+    def context(self) -> RoundContext:
+        return RoundContext.for_round(
+            task_id=self.task_id,
+            round=self.round,
+            u1=self.adverts,
+            seed=self.coordinator.round_seed(self.task_id, self.round),
+        )
+
+    @cached_property
+    def key_shares(self) -> dict[str, KeyShares]:
+        msgs = self._messages("KeysShared", KeyShares)
+        return {w: m for w, m in msgs.items() if w in self.adverts}  # type: ignore[misc]
+
+    @property
+    def u2(self) -> set[str]:
+        return set(self.key_shares)
+
+    @cached_property
+    def masked(self) -> tuple[dict[str, tuple[np.ndarray, int]], dict[str, str]]:
+        """(U3: participant -> (masked vector, samples), excluded: participant -> why)."""
+        valid: dict[str, tuple[np.ndarray, int]] = {}
+        excluded: dict[str, str] = {}
+        for u in self.coordinator.updates(self.task_id, self.round):
+            if u.participant not in self.key_shares:
+                excluded[u.participant] = "committed without valid key shares"
+                continue
+            try:
+                blob = self.blobs.get_vector(BlobKind.MASKED, u.blob_digest, root=u.merkle_root)
+            except FedchainError as exc:
+                excluded[u.participant] = str(exc)
+                continue
+            valid[u.participant] = (blob.values, u.samples)
+        return valid, excluded
+
+    @property
+    def u3(self) -> set[str]:
+        return set(self.masked[0])
+
+    @cached_property
+    def unmask_messages(self) -> dict[str, UnmaskShares]:
+        msgs = self._messages("UnmaskSharesPosted", UnmaskShares)
+        return {w: m for w, m in msgs.items() if w in self.u3}  # type: ignore[misc]
+
+    def aggregate(self) -> np.ndarray:
+        """Σ nᵢ·vᵢ over U3, unmasked (raises SecAggError below the threshold)."""
+        masked = {w: v for w, (v, _) in self.masked[0].items()}
+        return unmask_sum(
+            self.context,
+            self.adverts,
+            self.key_shares,
+            self.u2,
+            self.u3,
+            masked,
+            self.unmask_messages,
+        )
+
+    def total_samples(self) -> int:
+        return sum(n for _, n in self.masked[0].values())
+
+
+def secure_commit_target(
+    phase: Phase, info_round: int, num_rounds: int, deadline: int, now: int
+) -> int | None:
+    """The round a secure trainer may act in now (None when no phase is open to it)."""
+    if phase == Phase.CHALLENGE and now >= deadline and info_round < num_rounds:
+        return info_round + 1  # its advertisement finalizes the previous round
+    if phase in (Phase.ADVERTISE, Phase.SHARE, Phase.COMMIT, Phase.UNMASK) and now < deadline:
+        return info_round
+    return None
+
+
+class SecureTrainerNode(TrainerNode):
+    """A data owner in a secure task: the SecAgg+ client side of each round.
+
+    The round's ephemeral secrets live only in this object; a node that restarts mid-round
+    has lost them and counts as a dropout for that round (the protocol is built for that).
+    """
+
+    def __init__(self, *args: object, **kwargs: object) -> None:
+        super().__init__(*args, **kwargs)  # type: ignore[arg-type]
+        self._secrets: dict[int, ClientRound] = {}
+
+    def poll(self) -> NodeAction | None:
+        info = self.coordinator.get_task(self.task_id)
+        now = self.coordinator.chain.now()
+        round = secure_commit_target(info.phase, info.round, info.num_rounds, info.deadline, now)
+        if round is None:
+            return None
+        phase = Phase.ADVERTISE if round != info.round else info.phase
+        view = SecureRoundView(self.coordinator, self.blobs, self.task_id, round)
+        me = self.address
+        if phase == Phase.ADVERTISE:
+            if me in self.coordinator.phase_digests(self.task_id, round, "KeysAdvertised"):
+                return None
+            fresh = ClientRound(task_id=self.task_id, round=round, address=me)
+            self._secrets = {round: fresh}  # older rounds' secrets are no longer needed
+            digest = self.store.put(fresh.advertise().to_bytes())
+            self.coordinator.advertise_keys(self.account, self.task_id, round, digest)
+            return NodeAction(self.name, "advertise", round)
+        client = self._secrets.get(round)
+        if client is None:
+            return None  # lost this round's secrets (restart): a dropout this round
+        if phase == Phase.SHARE:
+            if me not in view.adverts or me in self.coordinator.phase_digests(
+                self.task_id, round, "KeysShared"
+            ):
+                return None
+            shares = client.share_keys(view.context, view.adverts)
+            digest = self.store.put(shares.to_bytes())
+            self.coordinator.share_keys(self.account, self.task_id, round, digest)
+            return NodeAction(self.name, "share", round)
+        if phase == Phase.COMMIT:
+            if me not in view.key_shares:
+                return None
+            if self.coordinator.get_member(self.task_id, me).last_round == round:
+                return None
+            update, loss = self.compute_update(info.global_model_digest, round)
+            weighted = update.astype(np.int64) * np.int64(len(self.data))
+            masked = client.masked_input(view.context, view.adverts, view.u2, weighted)
+            root, digest = self.blobs.put_vector(BlobKind.MASKED, masked)
+            self.coordinator.commit_update(
+                self.account, self.task_id, round, root, digest, len(self.data)
+            )
+            return NodeAction(self.name, "commit", round, {"loss": loss, "samples": len(self.data)})
+        if phase == Phase.UNMASK:
+            if me not in view.u3 or me in self.coordinator.phase_digests(
+                self.task_id, round, "UnmaskSharesPosted"
+            ):
+                return None
+            reveal = client.unmask(view.context, view.adverts, view.key_shares, view.u2, view.u3)
+            digest = self.store.put(reveal.to_bytes())
+            self.coordinator.unmask(self.account, self.task_id, round, digest)
+            return NodeAction(self.name, "unmask", round, {"bad_senders": list(reveal.bad_senders)})
+        return None
+
+
+class SecureAggregatorNode(TaskNode):
+    """Unmasks Σ nᵢ·vᵢ from the published shares and posts it (it never sees one update)."""
+
+    def poll(self) -> NodeAction | None:
+        info = self.coordinator.get_task(self.task_id)
+        now = self.coordinator.chain.now()
+        if not info.secure or info.phase != Phase.AGGREGATE or now >= info.deadline:
+            return None
+        view = SecureRoundView(self.coordinator, self.blobs, self.task_id, info.round)
+        try:
+            total = view.aggregate()
+        except FedchainError:
+            return None  # below the threshold: the round aborts at its deadline
+        samples = view.total_samples()
+        base = self.blobs.get_vector(BlobKind.MODEL, info.global_model_digest)
+        new_model = apply_aggregate(base.values, total, samples)
+        root, digest = self.blobs.put_vector(BlobKind.AGGREGATE, total)
+        _, model_digest = self.blobs.put_vector(BlobKind.MODEL, new_model)
+        excluded = dict(view.masked[1])
+        withheld = sorted(view.u3 - set(view.unmask_messages))
+        self.coordinator.post_secure_aggregate(
+            self.account,
+            self.task_id,
+            info.round,
+            root,
+            digest,
+            model_digest,
+            sorted(excluded),
+            withheld,
+        )
+        return NodeAction(
+            self.name,
+            "aggregate",
+            info.round,
+            {
+                "included": len(view.u3),
+                "excluded": excluded,
+                "withheld": withheld,
+                "samples": samples,
+            },
+        )
+
+
+def make_trainer(secure: bool, *args: object, **kwargs: object) -> TrainerNode:
+    """A trainer of the right kind for the task."""
+    cls = SecureTrainerNode if secure else TrainerNode
+    return cls(*args, **kwargs)  # type: ignore[arg-type]

@@ -1,0 +1,134 @@
+"""Checking a decoded message against the round it claims to belong to.
+
+Decoding (``messages``) checks form; these functions check meaning: a message's shares go to
+the sender's neighbours and nobody else, an unmask message reveals only what the survivor sets
+allow, a masked input has the model's length. A node uses them to refuse and record bad input;
+the aggregator's :func:`fedchain.secagg.server.unmask_sum` only ever uses entries that pass.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Collection, Mapping
+
+import numpy as np
+
+from fedchain.secagg.context import RoundContext
+from fedchain.secagg.errors import MalformedMessage, SecAggError
+from fedchain.secagg.messages import KeyAdvert, KeyShares, Share, UnmaskShares
+
+__all__ = [
+    "check_adverts",
+    "check_key_shares",
+    "check_masked_input",
+    "check_unmask_shares",
+    "usable_unmask_shares",
+]
+
+
+def check_adverts(ctx: RoundContext, adverts: Mapping[str, KeyAdvert]) -> None:
+    """Every participant of U1 has one advert, for this round, with keys no one else uses.
+
+    A copied public key would let one participant make another's pairwise masks degenerate,
+    so distinctness is checked across participants, not just within one advert.
+    """
+    missing = [p for p in ctx.participants if p not in adverts]
+    if missing:
+        raise SecAggError(f"no key advert from {', '.join(missing)}")
+    extra = sorted(set(adverts) - set(ctx.participants))
+    if extra:
+        raise SecAggError(f"key adverts from non-participants: {', '.join(extra)}")
+    seen: dict[bytes, str] = {}
+    for p in ctx.participants:
+        ad = adverts[p]
+        if ad.participant != p or ad.task_id != ctx.task_id or ad.round != ctx.round:
+            raise MalformedMessage(
+                f"advert filed under {p} is from {ad.participant} for task {ad.task_id} "
+                f"round {ad.round}"
+            )
+        for key in (ad.enc_pk, ad.mask_pk):
+            if key in seen:
+                raise MalformedMessage(f"{p} advertises a public key already used by {seen[key]}")
+            seen[key] = p
+
+
+def check_key_shares(ctx: RoundContext, sender: str, msg: KeyShares) -> None:
+    """``msg`` is ``sender``'s for this round and seals exactly one bundle per neighbour."""
+    ctx.check_member(sender)
+    if msg.participant != sender or msg.task_id != ctx.task_id or msg.round != ctx.round:
+        raise MalformedMessage(
+            f"key shares filed under {sender} are from {msg.participant} for task "
+            f"{msg.task_id} round {msg.round}"
+        )
+    expected = ctx.neighbours_of(sender)
+    got = frozenset(msg.ciphertexts)
+    if got != expected:
+        strangers = sorted(got - expected)
+        missing = sorted(expected - got)
+        parts = []
+        if strangers:
+            parts.append(f"shares for non-neighbours {', '.join(strangers)}")
+        if missing:
+            parts.append(f"no shares for neighbours {', '.join(missing)}")
+        raise MalformedMessage(f"key shares from {sender}: {'; '.join(parts)}")
+
+
+def usable_unmask_shares(
+    ctx: RoundContext, u2: Collection[str], u3: Collection[str], sender: str, msg: UnmaskShares
+) -> tuple[dict[str, Share], dict[str, Share], list[str]]:
+    """The entries of ``msg`` the protocol allows, and a description of every one it does not.
+
+    Allowed: shares from a member of U3, about its neighbours, at its own x; a self-mask share
+    only for an owner in U3, a mask-key share only for an owner in U2 \\ U3.
+    """
+    s2, s3 = ctx.check_sets(u2, u3)
+    problems: list[str] = []
+    if msg.participant != sender or msg.task_id != ctx.task_id or msg.round != ctx.round:
+        return (
+            {},
+            {},
+            [
+                f"unmask shares filed under {sender} are from {msg.participant} for task "
+                f"{msg.task_id} round {msg.round}"
+            ],
+        )
+    if sender not in s3:
+        return {}, {}, [f"{sender} is not in U3 and may not send unmask shares"]
+    x = ctx.x_of(sender)
+    near = ctx.neighbours_of(sender)
+
+    def keep(kind: str, shares: Mapping[str, Share], allowed: frozenset[str]) -> dict[str, Share]:
+        out: dict[str, Share] = {}
+        for owner, share in shares.items():
+            if owner not in near:
+                problems.append(f"{sender} sent a {kind} share of non-neighbour {owner}")
+            elif owner not in allowed:
+                problems.append(f"{sender} sent a {kind} share of {owner}, which the sets forbid")
+            elif share[0] != x:
+                problems.append(f"{sender} sent a {kind} share of {owner} at x={share[0]}, not {x}")
+            else:
+                out[owner] = share
+        return out
+
+    selfs = keep("self-mask", msg.self_mask_shares, s3)
+    keys = keep("mask-key", msg.mask_key_shares, s2 - s3)
+    return selfs, keys, problems
+
+
+def check_unmask_shares(
+    ctx: RoundContext, u2: Collection[str], u3: Collection[str], sender: str, msg: UnmaskShares
+) -> None:
+    """Raise :class:`MalformedMessage` listing every entry of ``msg`` the protocol forbids."""
+    _, _, problems = usable_unmask_shares(ctx, u2, u3, sender, msg)
+    if problems:
+        raise MalformedMessage("; ".join(problems))
+
+
+def check_masked_input(who: str, vector: object, length: int) -> np.ndarray:
+    """``vector`` if it is a 1-D uint64 array of ``length`` words, else :class:`MalformedMessage`."""
+    if not isinstance(vector, np.ndarray) or vector.ndim != 1 or vector.dtype != np.uint64:
+        raise MalformedMessage(f"masked input of {who} must be a 1-D uint64 vector")
+    if vector.size != length:
+        raise MalformedMessage(
+            f"masked input of {who} has {vector.size} words, the model has {length}"
+        )
+    return vector
