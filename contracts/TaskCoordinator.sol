@@ -243,7 +243,8 @@ contract TaskCoordinator is ReentrancyGuardTransient {
     );
     event RoundAborted(uint256 indexed taskId, uint256 indexed round, AbortReason reason);
     event PhaseStarted(uint256 indexed taskId, uint256 indexed round, Phase phase, uint256 deadline);
-    /// @notice The round's public randomness (seeds the SecAgg+ neighbour graph).
+    /// @notice The round's public randomness (seeds the SecAgg+ neighbour graph), drawn when
+    ///         the advertise phase closes.
     event RoundSeed(uint256 indexed taskId, uint256 indexed round, bytes32 seed);
     event KeysAdvertised(uint256 indexed taskId, uint256 indexed round, address indexed participant, bytes32 digest);
     event KeysShared(uint256 indexed taskId, uint256 indexed round, address indexed participant, bytes32 digest);
@@ -596,6 +597,11 @@ contract TaskCoordinator is ReentrancyGuardTransient {
         s.deadline = uint64(block.timestamp + duration);
         t.state = s;
         emit PhaseStarted(taskId, s.round, phase, s.deadline);
+        if (phase == Phase.Share) {
+            // Drawn only once the advertised set U1 is closed, so nobody can choose whether to
+            // advertise knowing the neighbour graph it would produce.
+            emit RoundSeed(taskId, s.round, keccak256(abi.encode(blockhash(block.number - 1), taskId, s.round)));
+        }
     }
 
     /// @notice Move a task on once a deadline has passed: finalize a round whose challenge window
@@ -806,9 +812,6 @@ contract TaskCoordinator is ReentrancyGuardTransient {
         s.committed = 0;
         t.state = s;
         emit RoundOpened(taskId, round, s.deadline, t.globalModelDigest);
-        if (s.secure) {
-            _secureCounts[taskId] = SecureCounts(0, 0, 0);
-            emit RoundSeed(taskId, round, keccak256(abi.encode(blockhash(block.number - 1), taskId, round)));
-        }
+        if (s.secure) _secureCounts[taskId] = SecureCounts(0, 0, 0);
     }
 }

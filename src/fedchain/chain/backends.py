@@ -62,6 +62,17 @@ class ChainBackend(ABC):
         """Timestamp of the latest block (the contract's clock)."""
         return int(self.w3.eth.get_block("latest")["timestamp"])
 
+    def next_block_time(self) -> int:
+        """The earliest timestamp a transaction sent now can land with.
+
+        Deadlines are checked against the block that includes a transaction, which comes after
+        the latest one (at least a second later, and not before the node's own clock); nodes
+        decide with this, not with `now`, so that they never send what the contract refuses.
+        """
+        return max(self.now() + 1, int(time.time()) + self._clock_offset)
+
+    _clock_offset = 0  # seconds a local node's clock was moved forward
+
     @abstractmethod
     def fund(self, address: str, wei: int) -> None:
         """Give an account ether for gas (local chains only)."""
@@ -114,7 +125,9 @@ class EmbeddedChain(ChainBackend):
     def advance_time(self, seconds: int) -> None:
         with self.lock:
             # eth-tester mines the time-travel block at (target - 1): ask for one more second.
-            self.tester.time_travel(self.now() + int(seconds) + 1)
+            target = self.now() + int(seconds) + 1
+            self.tester.time_travel(target)
+            self._clock_offset = max(self._clock_offset, target - int(time.time()))
 
     def wait_for_receipt(self, tx_hash: bytes) -> Any:
         return self.w3.eth.get_transaction_receipt(HexBytes(tx_hash))
@@ -218,6 +231,7 @@ class AnvilChain(ChainBackend):
     def advance_time(self, seconds: int) -> None:
         with self.lock:
             self.w3.provider.make_request(RPCEndpoint("evm_increaseTime"), [int(seconds)])
+            self._clock_offset += int(seconds)
             self.w3.provider.make_request(RPCEndpoint("evm_mine"), [])
 
     def close(self) -> None:

@@ -457,6 +457,16 @@ class CoordinatorClient:
         ]
 
     def rewards_credited(self, task_id: int) -> list[tuple[int, str, int]]:
+        """(round, account, amount) of every credit: RewardsCredited events plus the credits
+        that ride on UpdateCommitted (a member's previous round, settled at its next commit)."""
+        riding = [
+            (int(a["creditedRound"]), a["participant"], int(a["credited"]))
+            for a in (e["args"] for e in self._logs("UpdateCommitted", taskId=task_id))
+            if int(a["credited"]) > 0
+        ]
+        return self._explicit_credits(task_id) + riding
+
+    def _explicit_credits(self, task_id: int) -> list[tuple[int, str, int]]:
         return [
             (int(a["round"]), a["account"], int(a["amount"]))
             for a in (e["args"] for e in self._logs("RewardsCredited", taskId=task_id))

@@ -9,6 +9,7 @@ from typing import Annotated, NoReturn, Optional
 
 import typer
 from rich.console import Console
+from rich.markup import escape
 
 from fedchain.errors import FedchainError
 
@@ -205,7 +206,7 @@ def _parse_faults(spec: str | None) -> dict[int, tuple[str, int]]:
 
 
 def _fail(message: str) -> NoReturn:
-    console.print(f"[bold red]error:[/] {message}")
+    console.print(f"[bold red]error:[/] {escape(message)}")
     raise typer.Exit(2)
 
 

@@ -9,6 +9,10 @@ nothing.
 
 from __future__ import annotations
 
+import math
+
+import numpy as np
+
 from fedchain.aggregation import weighted_sum
 from fedchain.aggregation.fedavg import apply_aggregate
 from fedchain.chain import CoordinatorClient, Phase
@@ -42,10 +46,26 @@ def collect_round_inputs(
         except FedchainError as exc:
             out.excluded[u.participant] = str(exc)
             continue
+        problem = _norm_problem(blob.values, blobs)
+        if problem:
+            out.excluded[u.participant] = problem
+            continue
         out.values.append(blob.values)
         out.weights.append(u.samples)
         out.included.append(u.participant)
     return out
+
+
+def _norm_problem(values: np.ndarray, blobs: TaskBlobs) -> str | None:
+    """An update larger than the task's clip norm would let one member steer the model."""
+    cfg = blobs.config
+    scale = 2.0**-cfg.frac_bits
+    norm = float(np.linalg.norm(values.astype(np.float64))) * scale
+    # encode_update clips in floats, then rounds each element by at most half a unit
+    limit = cfg.clip_norm + 0.5 * math.sqrt(values.size) * scale
+    if norm > limit:
+        return f"update norm {norm:.6g} exceeds the task's clip norm {cfg.clip_norm}"
+    return None
 
 
 class AggregatorNode(TaskNode):
@@ -53,7 +73,7 @@ class AggregatorNode(TaskNode):
 
     def poll(self) -> NodeAction | None:
         info = self.coordinator.get_task(self.task_id)
-        now = self.coordinator.chain.now()
+        now = self.coordinator.chain.next_block_time()
         if info.secure or info.phase != Phase.AGGREGATE:
             return None  # secure rounds are unmasked by SecureAggregatorNode
         if now >= info.deadline + info.aggregate_duration:

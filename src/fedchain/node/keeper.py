@@ -25,7 +25,7 @@ class KeeperNode:
 
     def poll(self) -> NodeAction | None:
         info = self.coordinator.get_task(self.task_id)
-        if not advance_due(info, self.coordinator.chain.now()):
+        if not advance_due(info, self.coordinator.chain.next_block_time()):
             return None
         self.coordinator.advance(self.account, self.task_id, info.round)
         return NodeAction(self.name, "advance", info.round, {"phase": info.phase.name})

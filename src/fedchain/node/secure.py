@@ -155,7 +155,7 @@ class SecureTrainerNode(TrainerNode):
 
     def poll(self) -> NodeAction | None:
         info = self.coordinator.get_task(self.task_id)
-        now = self.coordinator.chain.now()
+        now = self.coordinator.chain.next_block_time()
         round = secure_commit_target(info.phase, info.round, info.num_rounds, info.deadline, now)
         if round is None:
             return None
@@ -212,7 +212,7 @@ class SecureAggregatorNode(TaskNode):
 
     def poll(self) -> NodeAction | None:
         info = self.coordinator.get_task(self.task_id)
-        now = self.coordinator.chain.now()
+        now = self.coordinator.chain.next_block_time()
         if not info.secure or info.phase != Phase.AGGREGATE or now >= info.deadline:
             return None
         view = SecureRoundView(self.coordinator, self.blobs, self.task_id, info.round)

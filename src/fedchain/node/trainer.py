@@ -64,7 +64,7 @@ class TrainerNode(TaskNode):
     def poll(self) -> NodeAction | None:
         """Commit this round's update if the chain allows it and we have not yet."""
         info = self.coordinator.get_task(self.task_id)
-        target = commit_target(info, self.coordinator.chain.now())
+        target = commit_target(info, self.coordinator.chain.next_block_time())
         if target is None:
             return None
         round, base_digest = target

@@ -10,7 +10,7 @@ from __future__ import annotations
 
 from collections.abc import Iterable
 
-from eth_utils import is_checksum_address
+from eth_utils.address import is_checksum_address
 
 from fedchain.secagg.errors import SecAggError
 

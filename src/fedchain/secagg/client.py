@@ -31,6 +31,8 @@ from fedchain.secagg.keys import (
     PURPOSE_SHARE_ENCRYPTION,
     RoundKeyPairs,
     agree,
+    check_round,
+    check_task_id,
     pair_context,
     private_bytes,
 )
@@ -50,8 +52,8 @@ class ClientRound:
     def __init__(
         self, *, task_id: int, round: int, address: str, rng: RandRange | None = None
     ) -> None:
-        self.task_id = task_id
-        self.round = round
+        self.task_id = check_task_id(task_id)
+        self.round = check_round(round)
         self.address = check_address(address)
         self._rng = rng
         self._keys = RoundKeyPairs.generate()

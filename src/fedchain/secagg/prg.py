@@ -3,14 +3,15 @@
 Ring: b = 64. Each participant masks its weighted update nᵢ·vᵢ (int64) and every operation is
 addition mod 2^64 (numpy's wrapping ``uint64`` arithmetic). The plaintext aggregate Σ nᵢ·vᵢ is
 bounded by |·| < 2**63 — the bound ``fedchain.aggregation.weighted_sum`` enforces (Σ nᵢ·max|vᵢ|
-< 2**63; with int32 updates, Σ nᵢ ≤ 2**32 suffices) — so once every mask has cancelled, the sum
+< 2**63; with int32 updates, Σ nᵢ < 2**32 suffices) — so once every mask has cancelled, the sum
 mod 2^64 reinterpreted as two's-complement int64 *is* the exact aggregate. A masked word x + m
 with m uniform mod 2^64 is itself uniform mod 2^64, whatever x is: this is where privacy comes
 from, and why b must be the full width of the ring the sum lives in (no smaller b would hold
 the aggregate, a larger one only costs bytes).
 
 Stream: ChaCha20 (RFC 7539 core, via ``cryptography``) keyed by the seed, with a fixed
-all-zero 16-byte nonce/counter block. A fixed nonce is safe because no key is ever used for a
+all-zero 16-byte block (``cryptography`` takes the 4-byte block counter and the 12-byte nonce
+as one 16-byte value). A fixed nonce is safe because no key is ever used for a
 second stream: self-mask seeds are fresh random bytes each round, and pairwise seeds come from
 HKDF bound to task, round and the pair of addresses (``fedchain.secagg.keys``), so each seed
 expands exactly one mask. Word i is bytes 8i..8i+7 of the keystream read little-endian; the
@@ -62,7 +63,7 @@ class MaskStream:
         self._words += out.size
         out.fill(0)
         if out.size:
-            view = memoryview(out).cast("B")
+            view = out.data.cast("B")
             self._encryptor.update_into(view, view)  # 0 XOR keystream = keystream, in place
             if not _LITTLE:
                 out.byteswap(inplace=True)  # words are the keystream's bytes read little-endian

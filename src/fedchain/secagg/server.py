@@ -17,7 +17,8 @@ If any needed secret has fewer than ``threshold`` valid shares the round cannot 
 
 from __future__ import annotations
 
-from collections.abc import Collection, Mapping
+from collections import Counter
+from collections.abc import Callable, Collection, Mapping
 
 import numpy as np
 
@@ -39,6 +40,14 @@ from fedchain.secagg.shamir import combine_verified
 __all__ = ["unmask_sum"]
 
 
+def _matches_commitment(commitment: bytes) -> Callable[[bytes], bool]:
+    return lambda seed: self_mask_commitment(seed) == commitment
+
+
+def _matches_public_key(public: bytes) -> Callable[[bytes], bool]:
+    return lambda private: public_matches(private, public)
+
+
 def unmask_sum(
     ctx: RoundContext,
     adverts: Mapping[str, KeyAdvert],
@@ -47,6 +56,8 @@ def unmask_sum(
     u3: Collection[str],
     masked: Mapping[str, np.ndarray],
     unmask: Mapping[str, UnmaskShares],
+    *,
+    length: int | None = None,
 ) -> np.ndarray:
     """Σ_{i ∈ U3} x_i as int64, exactly; ``unmask`` maps each sender (U4 ⊆ U3) to its message.
 
@@ -54,6 +65,7 @@ def unmask_sum(
     :func:`fedchain.secagg.checks.check_unmask_shares` to record them); wrong share values are
     outvoted by :func:`fedchain.secagg.shamir.combine_verified`. Raises :class:`SecAggError`
     on inconsistent inputs and :class:`UnmaskFailure` when the round cannot be unmasked.
+    ``length`` is the model's number of parameters (default: the most common input length).
     """
     s2, s3 = ctx.check_sets(u2, u3)
     t = ctx.threshold
@@ -72,8 +84,10 @@ def unmask_sum(
     for j in s3:
         if j not in key_shares:
             raise SecAggError(f"{j} is in U3 but its key shares (with its commitment) are missing")
-    length = next(iter(masked.values())).size
-    for who, vec in masked.items():
+    if length is None:
+        sizes = Counter(getattr(v, "size", -1) for v in masked.values())
+        length = max(sizes, key=lambda size: (sizes[size], size))
+    for who, vec in sorted(masked.items()):
         check_masked_input(who, vec, length)
 
     # Valid shares, per owner, from the unmask messages.
@@ -95,7 +109,7 @@ def unmask_sum(
             seeds[j] = combine_verified(
                 self_points[j],
                 threshold=t,
-                check=lambda b, c=commitment: self_mask_commitment(b) == c,
+                check=_matches_commitment(commitment),
                 label=f"the self-mask seed of {j}",
             )
         except SecAggError as exc:
@@ -110,7 +124,7 @@ def unmask_sum(
             dropped_keys[j] = combine_verified(
                 key_points[j],
                 threshold=t,
-                check=lambda sk, pk=pk: public_matches(sk, pk),
+                check=_matches_public_key(pk),
                 label=f"the mask key of dropped participant {j}",
             )
         except SecAggError as exc:

@@ -43,7 +43,7 @@ SHARE_BYTES = (PRIME.bit_length() + 7) // 8
 class RandRange(Protocol):
     """Anything with ``randrange(stop)``: ``secrets.SystemRandom()`` or, in tests, ``random.Random``."""
 
-    def randrange(self, stop: int) -> int: ...
+    def randrange(self, stop: int, /) -> int: ...
 
 
 def _check_x(x: int) -> int:

@@ -16,7 +16,7 @@ from typing import Literal
 
 import numpy as np
 import torch
-from pydantic import BaseModel, Field
+from pydantic import BaseModel, Field, model_validator
 
 from fedchain.audit import audit_all
 from fedchain.chain import GasLedger, open_chain
@@ -76,6 +76,19 @@ class DemoConfig(BaseModel):
     faults: dict[int, tuple[FaultKind, int]] = Field(
         default_factory=dict, description="client index -> (fault, from round)"
     )
+
+    @model_validator(mode="after")
+    def _check_faults(self) -> DemoConfig:
+        for index, (kind, at_round) in self.faults.items():
+            if not 0 <= index < self.clients:
+                raise ValueError(f"fault on owner {index}, but owners are 0..{self.clients - 1}")
+            if at_round < 1:
+                raise ValueError(
+                    f"fault {kind!r} on owner {index} starts at round {at_round} (< 1)"
+                )
+        if len(self.faults) >= self.clients:
+            raise ValueError("every owner is faulty: at least one must behave (and aggregate)")
+        return self
 
 
 class ParticipantReward(BaseModel):

@@ -34,7 +34,7 @@ class FaultyTrainer(TrainerNode):
 
     def poll(self) -> NodeAction | None:
         info = self.coordinator.get_task(self.task_id)
-        now = self.coordinator.chain.now()
+        now = self.coordinator.chain.next_block_time()
         target = commit_target(info, now)
         round = target[0] if target else info.round
         if round < self.at_round:
@@ -113,7 +113,7 @@ class DropoutNode:
         from fedchain.node.secure import secure_commit_target
 
         info = self.inner.coordinator.get_task(self.inner.task_id)
-        now = self.inner.coordinator.chain.now()
+        now = self.inner.coordinator.chain.next_block_time()
         if info.secure:
             round = secure_commit_target(
                 info.phase, info.round, info.num_rounds, info.deadline, now

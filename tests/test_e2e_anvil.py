@@ -1,0 +1,126 @@
+"""End to end on anvil, as a user runs it: `fedchain demo --chain anvil --workdir W` (the console
+script, in its own process), then `fedchain audit --chain anvil --workdir W` (in-process through
+CliRunner, which saves a torch import per call; each audit still starts its own anvil from the
+state the demo left in W). A flipped byte in W/store fails the audit naming the round; no anvil
+is left behind."""
+
+from __future__ import annotations
+
+import json
+import os
+import re
+import signal
+import subprocess
+import sys
+from collections.abc import Iterator
+from pathlib import Path
+
+import pytest
+from typer.testing import CliRunner
+
+from fedchain.cli.main import app
+
+pytestmark = [pytest.mark.slow, pytest.mark.anvil]
+
+FEDCHAIN = Path(sys.executable).with_name("fedchain")
+
+
+def _anvils_for(workdir: Path) -> list[int]:
+    """Live anvil processes whose command line names this workdir (ours, nobody else's)."""
+    pids = []
+    for entry in Path("/proc").iterdir():
+        if not entry.name.isdigit():
+            continue
+        try:
+            cmd = (entry / "cmdline").read_bytes().split(b"\0")
+            state = (entry / "stat").read_text().rsplit(")", 1)[1].split()[0]
+        except OSError:
+            continue
+        if (
+            state != "Z"
+            and cmd
+            and b"anvil" in Path(os.fsdecode(cmd[0])).name.encode()
+            and str(workdir).encode() in b" ".join(cmd)
+        ):
+            pids.append(int(entry.name))
+    return pids
+
+
+def _audit(workdir: Path) -> tuple[int, str]:
+    result = CliRunner().invoke(app, ["audit", "--chain", "anvil", "--workdir", str(workdir)])
+    return result.exit_code, result.output
+
+
+def _fedchain(*args: str, cwd: Path) -> subprocess.CompletedProcess[str]:
+    env = {**os.environ, "COLUMNS": "200", "NO_COLOR": "1"}
+    return subprocess.run(
+        [str(FEDCHAIN), *args],
+        cwd=cwd,
+        env=env,
+        capture_output=True,
+        text=True,
+        timeout=600,
+        check=False,
+    )
+
+
+@pytest.fixture
+def workdir(tmp_path: Path) -> Iterator[Path]:
+    """A fresh workdir; if a failed run left an anvil on it, that anvil (ours) is stopped."""
+    w = tmp_path / "w"
+    yield w
+    for pid in _anvils_for(w):
+        os.kill(pid, signal.SIGTERM)
+
+
+def test_demo_then_audit_across_processes_and_tampering_is_caught(
+    tmp_path: Path, workdir: Path
+) -> None:
+    # Prepare
+    assert FEDCHAIN.is_file(), f"console script not installed at {FEDCHAIN}"
+    report = tmp_path / "report.json"
+    assert _anvils_for(workdir) == []
+
+    # Execute: the demo, then an audit in a fresh process
+    demo = _fedchain(
+        "demo",
+        "--chain",
+        "anvil",
+        "--workdir",
+        str(workdir),
+        "--clients",
+        "3",
+        "--rounds",
+        "2",
+        "--report",
+        str(report),
+        cwd=tmp_path,
+    )
+    left_after_demo = _anvils_for(workdir)
+    audit_ok, audit_ok_out = _audit(workdir)
+    left_after_audit = _anvils_for(workdir)
+
+    # Assert
+    assert demo.returncode == 0, demo.stdout + demo.stderr
+    assert left_after_demo == [], "demo left anvil running"
+    data = json.loads(report.read_text())
+    assert data["chain"] == "anvil" and data["audit"]["passed"] is True
+    assert (workdir / "chain" / "anvil-state.json").is_file()
+    assert audit_ok == 0, audit_ok_out
+    assert "PASS" in audit_ok_out and "2 rounds verified" in audit_ok_out
+    assert left_after_audit == [], "audit left anvil running"
+
+    # Execute: flip one byte of round 1's model blob, audit again
+    digest = str(data["rounds"][0]["model_digest"])
+    blob = workdir / "store" / digest[:2] / digest
+    raw = bytearray(blob.read_bytes())
+    raw[len(raw) // 2] ^= 0x01
+    blob.write_bytes(bytes(raw))
+    audit_bad, out = _audit(workdir)
+
+    # Assert
+    assert audit_bad == 1, out
+    assert "FAIL" in out
+    assert re.search(r"\bround 1\b", out), out
+    assert digest in out  # the message says which blob is bad
+    assert _anvils_for(workdir) == [], "failing audit left anvil running"

@@ -1,0 +1,277 @@
+"""`schedule.commit_target / advance_due / next_deadline` against what the contract accepts.
+
+Nodes never guess: they read the task and ask these rules which transaction the contract would
+accept now. Each test puts the task in a state, asks the rules, then sends the transaction and
+checks the contract agrees (a refused `advance` must be NothingToAdvance, a refused commit
+CommitWindowClosed).
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import pytest
+
+from fedchain.audit import accounting_verdict
+from fedchain.chain import AbortReason, ContractRevert, EmbeddedChain, Phase
+from fedchain.codec.blob import BlobKind
+from fedchain.learning import ModelSpec, TrainConfig
+from fedchain.node import (
+    AggregatorNode,
+    LocalData,
+    TaskConfig,
+    TrainerNode,
+    advance_due,
+    commit_target,
+    next_deadline,
+)
+from fedchain.sim.consortium import Consortium
+from fedchain.storage import LocalDirStore
+
+SAMPLES = (23, 37, 51, 64, 29)
+
+
+@dataclass
+class World:
+    chain: EmbeddedChain
+    store: LocalDirStore
+    c: Consortium
+    cfg: TaskConfig
+    task_id: int
+    data: list[LocalData]
+
+    def trainer(self, i: int) -> TrainerNode:
+        return TrainerNode(
+            f"t{i}",
+            self.c.participants[i],
+            self.c.coordinator,
+            self.store,
+            self.data[i],
+            task_id=self.task_id,
+        )
+
+    def aggregator(self, i: int = 0) -> AggregatorNode:
+        return AggregatorNode(
+            f"agg{i}", self.c.participants[i], self.c.coordinator, self.store, task_id=self.task_id
+        )
+
+    def info(self) -> Any:
+        return self.c.coordinator.get_task(self.task_id)
+
+    def advance(self) -> None:
+        self.c.coordinator.advance(self.c.sponsor, self.task_id)
+
+
+def _local_data(n: int, seed: int) -> LocalData:
+    rng = np.random.default_rng(seed)
+    x = rng.normal(size=(n, 4)).astype(np.float32)
+    y = (x[:, 0] + 0.5 * x[:, 1] > 0).astype(np.int64)
+    return LocalData(x, y)
+
+
+def _world(
+    chain: EmbeddedChain,
+    tmp_path: Path,
+    *,
+    clients: int = 3,
+    rounds: int = 3,
+    min_participants: int = 2,
+) -> World:
+    store = LocalDirStore(tmp_path / "store")
+    c = Consortium.create(chain, store, num_participants=clients, seed=13)
+    spec = ModelSpec(arch="logreg", input_dim=4, num_classes=2)
+    cfg = TaskConfig.build(
+        dataset="synthetic", model=spec, train=TrainConfig(epochs=1, batch_size=8), chunk_elems=4
+    )
+    tid = c.create_task(cfg, rounds=rounds, min_participants=min_participants, seed=0)
+    c.join_all(tid)
+    c.start(tid)
+    return World(chain, store, c, cfg, tid, [_local_data(SAMPLES[i], i) for i in range(clients)])
+
+
+def _past(chain: EmbeddedChain, t: int) -> None:
+    """Move the clock so that the latest block is at or after ``t``."""
+    while chain.now() < t:
+        chain.advance_time(t - chain.now() + 1)
+
+
+def _clock_to(chain: EmbeddedChain, t: int) -> None:
+    """Make the latest block's timestamp exactly ``t`` (jump close, then mine one block per second)."""
+    if t - chain.now() > 4:
+        chain.advance_time(t - chain.now() - 3)
+    filler = "0x000000000000000000000000000000000000dEaD"
+    while chain.now() < t:
+        chain.fund(filler, 1)  # one transaction = one block, one second later
+    assert chain.now() == t, (chain.now(), t)
+
+
+def _advance_refused(w: World) -> ContractRevert:
+    with pytest.raises(ContractRevert) as exc:
+        w.advance()
+    assert exc.value.error == "NothingToAdvance"
+    return exc.value
+
+
+def test_a_round_walked_through_predictions_match_the_contract(
+    chain: EmbeddedChain, tmp_path: Path
+) -> None:
+    # Prepare
+    w = _world(chain, tmp_path, rounds=3)
+    trainers = [w.trainer(i) for i in range(3)]
+
+    # Execute + Assert, state by state.
+    # 1. Round 1 open: commit is possible, advance is not.
+    info, now = w.info(), chain.next_block_time()
+    assert commit_target(info, now) == (1, info.global_model_digest)
+    assert not advance_due(info, now)
+    assert next_deadline(info, now) == info.deadline
+    err = _advance_refused(w)
+    assert err.args_by_name["deadline"] == info.deadline
+
+    # 2. Everyone committed before the deadline: the window is closed for commits (effective
+    #    phase Aggregate) but no deadline passed, so nothing to advance.
+    for t in trainers:
+        t.poll()
+    info, now = w.info(), chain.next_block_time()
+    assert info.phase == Phase.AGGREGATE and now < info.deadline
+    assert commit_target(info, now) is None
+    assert not advance_due(info, now)
+    assert next_deadline(info, now) == info.deadline
+    _advance_refused(w)
+
+    # 3. Aggregate posted: challenge window open.
+    w.aggregator(0).poll()
+    info, now = w.info(), chain.next_block_time()
+    assert info.phase == Phase.CHALLENGE
+    assert commit_target(info, now) is None
+    assert not advance_due(info, now)
+    assert next_deadline(info, now) == info.deadline
+    _advance_refused(w)
+
+    # 4. Challenge window over: advance is due, and round 2 is already committable on the
+    #    pending model (the first commit of round 2 finalizes round 1).
+    _past(chain, info.deadline)
+    info, now = w.info(), chain.next_block_time()
+    assert advance_due(info, now)
+    assert commit_target(info, now) == (2, info.pending_model_digest)
+    action = trainers[0].poll()
+    assert action is not None and action.round == 2
+    (r1,) = w.c.coordinator.round_outcomes(w.task_id)
+    assert r1.finalized and r1.model_digest == info.pending_model_digest
+    info = w.info()
+    assert (info.round, info.global_model_digest) == (2, r1.model_digest)
+
+    # 5. Round 2 with 1 commit < min_participants: after the deadline an abort is due.
+    _past(chain, info.deadline)
+    info, now = w.info(), chain.next_block_time()
+    assert commit_target(info, now) is None
+    assert advance_due(info, now)
+    w.advance()
+    assert w.c.coordinator.round_outcomes(w.task_id)[-1].abort_reason == AbortReason.TOO_FEW_UPDATES
+
+    # 6. Round 3 with enough commits but no aggregate: nothing due until the aggregate window ends.
+    trainers[1].poll()
+    trainers[2].poll()
+    _past(chain, w.info().deadline)
+    info, now = w.info(), chain.next_block_time()
+    assert info.round == 3 and info.phase == Phase.AGGREGATE
+    assert commit_target(info, now) is None
+    assert not advance_due(info, now)
+    assert next_deadline(info, now) == info.deadline + info.aggregate_duration
+    _advance_refused(w)
+    _past(chain, info.deadline + info.aggregate_duration)
+    info, now = w.info(), chain.next_block_time()
+    assert advance_due(info, now)
+    w.advance()
+    last = w.c.coordinator.round_outcomes(w.task_id)[-1]
+    assert (last.round, last.abort_reason) == (3, AbortReason.NO_AGGREGATE)
+
+    # 7. Completed: nothing will ever be due again.
+    info, now = w.info(), chain.next_block_time()
+    assert info.phase == Phase.COMPLETED
+    assert commit_target(info, now) is None
+    assert not advance_due(info, now)
+    assert next_deadline(info, now) is None
+    _advance_refused(w)
+    v = accounting_verdict(w.c.coordinator, w.c.token, [w.task_id])
+    assert v.passed, v.problems
+
+
+def test_commit_target_agrees_with_the_contract_at_the_deadline(
+    chain: EmbeddedChain, tmp_path: Path
+) -> None:
+    """At every second around the commit deadline, `commit_target` says yes exactly when the
+    contract accepts the commit. A transaction sent now lands in a later block (timestamps
+    strictly increase), so "yes" at ``deadline - 1`` would be a promise the contract breaks."""
+    # Prepare: five members, each tries once at a different second around the deadline.
+    w = _world(chain, tmp_path, clients=5, rounds=1)
+    deadline = w.info().deadline
+    base = w.info().global_model_digest
+    blobs = []
+    for i in range(5):
+        update, _ = w.trainer(i).compute_update(base, 1)
+        blobs.append(w.trainer(i).blobs.put_vector(BlobKind.UPDATE, update))
+    _clock_to(chain, deadline - 3)
+
+    # Execute: member i asks the rule at the current second, then commits anyway.
+    seen: list[tuple[int, bool, bool, str]] = []
+    for i, acct in enumerate(w.c.participants):
+        info, now = w.info(), chain.next_block_time()
+        predicted = commit_target(info, now) is not None
+        try:
+            w.c.coordinator.commit_update(
+                acct, w.task_id, 1, blobs[i][0], blobs[i][1], len(w.data[i])
+            )
+            accepted, why = True, ""
+        except ContractRevert as exc:
+            accepted, why = False, exc.error
+        seen.append((now - deadline, predicted, accepted, why))
+
+    # Assert
+    offsets = [s[0] for s in seen]
+    assert offsets[0] <= -2 and offsets[-1] >= 0  # both sides of the deadline were probed
+    assert all(why in ("", "CommitWindowClosed") for *_, why in seen), seen
+    wrong = [s for s in seen if s[1] != s[2]]
+    assert not wrong, (
+        f"commit_target disagrees with the contract (now - deadline, predicted, accepted, error): {wrong}"
+    )
+
+
+def test_advance_due_agrees_with_the_contract_at_the_challenge_deadline(
+    chain: EmbeddedChain, tmp_path: Path
+) -> None:
+    """`advance_due` is documented as "True when `advance` would succeed": probe each second
+    up to the challenge deadline until `advance` goes through."""
+    # Prepare
+    w = _world(chain, tmp_path, rounds=1)
+    for i in range(3):
+        w.trainer(i).poll()
+    w.aggregator(0).poll()
+    deadline = w.info().deadline
+    _clock_to(chain, deadline - 3)
+
+    # Execute
+    seen: list[tuple[int, bool, bool]] = []
+    for _ in range(6):
+        info, now = w.info(), chain.next_block_time()
+        predicted = advance_due(info, now)
+        try:
+            w.advance()
+            accepted = True
+        except ContractRevert as exc:
+            assert exc.error == "NothingToAdvance"
+            accepted = False
+        seen.append((now - deadline, predicted, accepted))
+        if accepted:
+            break
+
+    # Assert
+    assert seen[-1][2], f"advance never succeeded: {seen}"
+    assert w.info().phase == Phase.COMPLETED
+    wrong = [s for s in seen if s[1] != s[2]]
+    assert not wrong, (
+        f"advance_due disagrees with the contract (now - deadline, predicted, accepted): {wrong}"
+    )
