@@ -140,6 +140,9 @@ class CoordinatorClient:
         self.address = self.contract.address
         self.from_block = from_block
         self._events = EventIndex(self.contract, from_block)
+        self._view_lock = threading.Lock()
+        self._view_block = -1
+        self._view_cache: dict[tuple[Any, ...], Any] = {}
 
     @property
     def chain(self) -> ChainBackend:
@@ -306,12 +309,33 @@ class CoordinatorClient:
         )
 
     # ------------------------------------------------------------ views
+    def _view(self, fn: str, *args: Any) -> Any:
+        """Call a view at the latest block, memoized per block.
+
+        Chain state only changes from block to block, and many nodes poll the same task in
+        one block; answering repeats from memory keeps polling cheap (each eth_call is a full
+        EVM execution on the embedded chain) without ever returning stale state.
+        """
+        block = int(self.chain.w3.eth.block_number)
+        with self._view_lock:
+            if self._view_block != block:
+                self._view_cache.clear()
+                self._view_block = block
+            key = (fn, args)
+            if key in self._view_cache:
+                return self._view_cache[key]
+        value = getattr(self.contract.functions, fn)(*args).call(block_identifier=block)
+        with self._view_lock:
+            if self._view_block == block:
+                self._view_cache[key] = value
+        return value
+
     def task_count(self) -> int:
         return int(self.contract.functions.taskCount().call())
 
     def get_task(self, task_id: int) -> TaskInfo:
         try:
-            v = self.contract.functions.getTask(task_id).call()
+            v = self._view("getTask", task_id)
         except Exception as exc:
             raise _decode_call_error(exc, "get_task") from exc
         return TaskInfo(
@@ -345,7 +369,7 @@ class CoordinatorClient:
 
     def get_member(self, task_id: int, account: str) -> MemberInfo:
         try:
-            m, pending, commitment = self.contract.functions.getMember(task_id, account).call()
+            m, pending, commitment = self._view("getMember", task_id, account)
         except Exception as exc:
             raise _decode_call_error(exc, "get_member") from exc
         return MemberInfo(

@@ -60,6 +60,7 @@ class TrainerNode(TaskNode):
         super().__init__(name, account, coordinator, store, task_id=task_id)
         self.data = data
         self.seed = seed
+        self._committed_round = 0
 
     def poll(self) -> NodeAction | None:
         """Commit this round's update if the chain allows it and we have not yet."""
@@ -68,6 +69,10 @@ class TrainerNode(TaskNode):
         if target is None:
             return None
         round, base_digest = target
+        if self._committed_round == round:
+            return (
+                None  # our own receipt said so; the chain is asked otherwise (e.g. after a restart)
+            )
         member = self.coordinator.get_member(self.task_id, self.address)
         if not member.active or member.last_round == round:
             return None
@@ -76,6 +81,7 @@ class TrainerNode(TaskNode):
         self.coordinator.commit_update(
             self.account, self.task_id, round, root, digest, len(self.data)
         )
+        self._committed_round = round
         return NodeAction(self.name, "commit", round, {"loss": loss, "samples": len(self.data)})
 
     def compute_update(self, base_digest: bytes, round: int) -> tuple[np.ndarray, float]:

@@ -1,0 +1,23 @@
+"""Run every benchmark in turn (`make bench`); each writes its own results/<name>.json and PNG."""
+
+from __future__ import annotations
+
+import runpy
+import sys
+
+BENCHMARKS = ("benchmarks.gas", "benchmarks.accuracy", "benchmarks.walltime", "benchmarks.secagg")
+
+
+def main() -> None:
+    for name in BENCHMARKS:
+        print(f"\n=== {name} ===", flush=True)
+        saved = sys.argv
+        sys.argv = [name]
+        try:
+            runpy.run_module(name, run_name="__main__")
+        finally:
+            sys.argv = saved
+
+
+if __name__ == "__main__":
+    main()
