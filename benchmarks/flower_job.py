@@ -93,20 +93,29 @@ client_app = ClientApp()
 def train(msg: Message, context: Context) -> Message:
     """One FedAvg client step: the global model in, the locally trained model and n out."""
     torch.set_num_threads(1)  # one core per client actor, as fedchain and plain FedAvg use
-    job = json.loads(str(msg.content["config"]["job"]))
+    config = msg.content.config_records["config"]
+    job = json.loads(str(config["job"]))
     data, parts, spec, cfg = setup(job)
-    pid = int(context.node_config["partition-id"])
-    rnd = int(msg.content["config"]["server-round"])
+    pid = int(str(context.node_config["partition-id"]))
+    rnd = int(str(config["server-round"]))
     model = _model(spec, job["seed"])
-    model.load_state_dict(msg.content["arrays"].to_torch_state_dict())
+    model.load_state_dict(msg.content.array_records["arrays"].to_torch_state_dict())
     idx = parts[pid]
     result = train_local(
-        model, data.x_train[idx], data.y_train[idx], cfg, seed=client_seed(job["seed"], rnd - 1, pid)
+        model,
+        data.x_train[idx],
+        data.y_train[idx],
+        cfg,
+        seed=client_seed(job["seed"], rnd - 1, pid),
     )
-    content = RecordDict({
-        "arrays": ArrayRecord(model.state_dict()),
-        "metrics": MetricRecord({"train_loss": result.loss, "num-examples": result.num_samples}),
-    })
+    content = RecordDict(
+        {
+            "arrays": ArrayRecord(model.state_dict()),
+            "metrics": MetricRecord(
+                {"train_loss": result.loss, "num-examples": result.num_samples}
+            ),
+        }
+    )
     return Message(content=content, reply_to=msg)
 
 
@@ -131,13 +140,18 @@ def build_server_app(job: dict[str, Any], timings: dict[str, Any]) -> ServerApp:
             return MetricRecord({"accuracy": acc, "loss": loss})
 
         strategy = FedAvg(
-            fraction_train=1.0, fraction_evaluate=0.0, min_train_nodes=job["clients"],
-            min_available_nodes=job["clients"], weighted_by_key="num-examples",
+            fraction_train=1.0,
+            fraction_evaluate=0.0,
+            min_train_nodes=job["clients"],
+            min_available_nodes=job["clients"],
+            weighted_by_key="num-examples",
         )
         initial = ArrayRecord(build_model(spec, seed=job["seed"]).state_dict())
         started = time.perf_counter()
         strategy.start(
-            grid=grid, initial_arrays=initial, num_rounds=job["rounds"],
+            grid=grid,
+            initial_arrays=initial,
+            num_rounds=job["rounds"],
             train_config=ConfigRecord({"job": json.dumps(job, sort_keys=True)}),
             evaluate_fn=evaluate_fn,
         )
@@ -149,14 +163,20 @@ def build_server_app(job: dict[str, Any], timings: dict[str, Any]) -> ServerApp:
     return server_app
 
 
-def run(job: dict[str, Any], *, num_cpus: int, cpus_per_client: float, ray_tmp: str | None) -> dict[str, Any]:
+def run(
+    job: dict[str, Any], *, num_cpus: int, cpus_per_client: float, ray_tmp: str | None
+) -> dict[str, Any]:
     """Run the job in Flower's simulation and return its timings (in this process)."""
     import logging
 
     logging.getLogger("flwr").setLevel(logging.WARNING)  # one INFO line per round otherwise
     timings: dict[str, Any] = {}
     server_app = build_server_app(job, timings)
-    init_args: dict[str, Any] = {"num_cpus": num_cpus, "include_dashboard": False, "logging_level": "ERROR"}
+    init_args: dict[str, Any] = {
+        "num_cpus": num_cpus,
+        "include_dashboard": False,
+        "logging_level": "ERROR",
+    }
     if ray_tmp:
         init_args["_temp_dir"] = ray_tmp
     backend_config = {
@@ -166,8 +186,11 @@ def run(job: dict[str, Any], *, num_cpus: int, cpus_per_client: float, ray_tmp: 
     started = time.perf_counter()
     try:
         run_simulation(
-            server_app=server_app, client_app=client_app, num_supernodes=job["clients"],
-            backend_name="ray", backend_config=backend_config,  # type: ignore[arg-type]
+            server_app=server_app,
+            client_app=client_app,
+            num_supernodes=job["clients"],
+            backend_name="ray",
+            backend_config=backend_config,  # type: ignore[arg-type]
         )
     finally:
         if ray.is_initialized():  # Flower's backend shuts Ray down; make sure of it
@@ -194,7 +217,12 @@ def main(argv: list[str] | None = None) -> int:
     ap.add_argument("--cpus-per-client", type=float, default=1.0)
     ap.add_argument("--ray-tmp", default=None, help="Ray's session directory (default: Ray's own)")
     args = ap.parse_args(argv)
-    result = run(json.loads(args.job), num_cpus=args.num_cpus, cpus_per_client=args.cpus_per_client, ray_tmp=args.ray_tmp)
+    result = run(
+        json.loads(args.job),
+        num_cpus=args.num_cpus,
+        cpus_per_client=args.cpus_per_client,
+        ray_tmp=args.ray_tmp,
+    )
     with open(args.out, "w", encoding="utf-8") as fh:
         json.dump(result, fh, indent=2)
     return 0

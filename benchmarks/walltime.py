@@ -85,31 +85,58 @@ class Job:
 
     def spec(self) -> ModelSpec:
         d = self.data()
-        return ModelSpec(arch="mlp", input_dim=d.num_features, num_classes=d.num_classes, hidden=self.hidden)
+        return ModelSpec(
+            arch="mlp", input_dim=d.num_features, num_classes=d.num_classes, hidden=self.hidden
+        )
 
     def train_config(self) -> TrainConfig:
-        return TrainConfig(epochs=self.epochs, batch_size=self.batch_size, lr=self.lr, momentum=self.momentum)
+        return TrainConfig(
+            epochs=self.epochs, batch_size=self.batch_size, lr=self.lr, momentum=self.momentum
+        )
 
     def demo_config(self, workdir: Path, chain: str = "embedded") -> DemoConfig:
         return DemoConfig(
-            clients=self.clients, rounds=self.rounds, dataset=self.dataset, alpha=self.alpha,  # type: ignore[arg-type]
-            model="mlp", hidden=self.hidden, chain=chain, workdir=workdir, seed=self.seed,
-            local_epochs=self.epochs, batch_size=self.batch_size, lr=self.lr, momentum=self.momentum,
+            clients=self.clients,
+            rounds=self.rounds,
+            dataset=self.dataset,
+            alpha=self.alpha,  # type: ignore[arg-type]
+            model="mlp",
+            hidden=self.hidden,
+            chain=chain,
+            workdir=workdir,
+            seed=self.seed,
+            local_epochs=self.epochs,
+            batch_size=self.batch_size,
+            lr=self.lr,
+            momentum=self.momentum,
         )
 
     def flower_json(self) -> str:
-        return json.dumps({
-            "dataset": self.dataset, "clients": self.clients, "alpha": self.alpha,
-            "rounds": self.rounds, "seed": self.seed, "model": self.spec().to_dict(),
-            "train": self.train_config().to_dict(),
-        }, sort_keys=True)
+        return json.dumps(
+            {
+                "dataset": self.dataset,
+                "clients": self.clients,
+                "alpha": self.alpha,
+                "rounds": self.rounds,
+                "seed": self.seed,
+                "model": self.spec().to_dict(),
+                "train": self.train_config().to_dict(),
+            },
+            sort_keys=True,
+        )
 
     def describe(self) -> dict[str, Any]:
         spec = self.spec()
         return {
-            "name": self.name, "dataset": self.dataset, "clients": self.clients,
-            "dirichlet_alpha": self.alpha, "rounds": self.rounds, "model": spec.to_dict(),
-            "parameters": num_parameters(spec), "train": self.train_config().to_dict(), "seed": self.seed,
+            "name": self.name,
+            "dataset": self.dataset,
+            "clients": self.clients,
+            "dirichlet_alpha": self.alpha,
+            "rounds": self.rounds,
+            "model": spec.to_dict(),
+            "parameters": num_parameters(spec),
+            "train": self.train_config().to_dict(),
+            "seed": self.seed,
         }
 
 
@@ -131,11 +158,16 @@ def run_plain(job: Job) -> dict[str, Any]:
     data = job.data()
     parts = partition(data.y_train, job.clients, alpha=job.alpha, seed=job.seed)
     t1 = time.perf_counter()
-    accs = run_plain_fedavg(job.spec(), data, parts, job.train_config(), rounds=job.rounds, seed=job.seed)
+    accs = run_plain_fedavg(
+        job.spec(), data, parts, job.train_config(), rounds=job.rounds, seed=job.seed
+    )
     t2 = time.perf_counter()
     return {
-        "wall_seconds": t2 - t0, "setup_seconds": t1 - t0, "rounds_seconds": t2 - t1,
-        "final_accuracy": accs[-1], "accuracies": accs,
+        "wall_seconds": t2 - t0,
+        "setup_seconds": t1 - t0,
+        "rounds_seconds": t2 - t1,
+        "final_accuracy": accs[-1],
+        "accuracies": accs,
     }
 
 
@@ -151,8 +183,12 @@ class StageClock(Progress):
 
 def _stage_key(message: str) -> str:
     for prefix, key in (
-        ("starting", "chain_start"), ("loading", "data"), ("deploying", "deploy_fund_task"),
-        ("training", "rounds"), ("participants", "settle"), ("centralized", "centralized_baseline"),
+        ("starting", "chain_start"),
+        ("loading", "data"),
+        ("deploying", "deploy_fund_task"),
+        ("training", "rounds"),
+        ("participants", "settle"),
+        ("centralized", "centralized_baseline"),
         ("auditing", "audit"),
     ):
         if message.startswith(prefix):
@@ -211,28 +247,51 @@ def _session_pids(sid: int) -> list[int]:
 
 def _cmdline(pid: int) -> str:
     try:
-        return Path(f"/proc/{pid}/cmdline").read_bytes().replace(b"\0", b" ").decode(errors="replace").strip()
+        return (
+            Path(f"/proc/{pid}/cmdline")
+            .read_bytes()
+            .replace(b"\0", b" ")
+            .decode(errors="replace")
+            .strip()
+        )
     except OSError:
         return "?"
 
 
-def run_flower(job: Job, scratch: Path, *, cpus: int, log: Path, python: str | None = None) -> dict[str, Any]:
+def run_flower(
+    job: Job, scratch: Path, *, cpus: int, log: Path, python: str | None = None
+) -> dict[str, Any]:
     """(c) Flower's simulation in a child process (its own session, so that whatever Ray starts
     can be found afterwards and, if still alive after a grace period, stopped by pid)."""
     out = scratch / "flower_result.json"
     ray_tmp = scratch / "ray"
     out.unlink(missing_ok=True)
     cmd = [
-        python or sys.executable, "-m", "benchmarks.flower_job", "--job", job.flower_json(), "--out", str(out),
-        "--num-cpus", str(cpus), "--cpus-per-client", "1", "--ray-tmp", str(ray_tmp),
+        python or sys.executable,
+        "-m",
+        "benchmarks.flower_job",
+        "--job",
+        job.flower_json(),
+        "--out",
+        str(out),
+        "--num-cpus",
+        str(cpus),
+        "--cpus-per-client",
+        "1",
+        "--ray-tmp",
+        str(ray_tmp),
     ]
     # REPO for benchmarks.flower_job, REPO/src for fedchain.learning (a separate Flower venv
     # needs only torch, numpy and scikit-learn besides flwr[simulation]).
-    pythonpath = os.pathsep.join(p for p in (str(REPO), str(REPO / "src"), os.environ.get("PYTHONPATH", "")) if p)
+    pythonpath = os.pathsep.join(
+        p for p in (str(REPO), str(REPO / "src"), os.environ.get("PYTHONPATH", "")) if p
+    )
     env = dict(os.environ, FLWR_TELEMETRY_ENABLED="0", PYTHONPATH=pythonpath)
     t0 = time.perf_counter()
     with open(log, "a", encoding="utf-8") as fh:
-        proc = subprocess.Popen(cmd, cwd=REPO, env=env, stdout=fh, stderr=subprocess.STDOUT, start_new_session=True)
+        proc = subprocess.Popen(
+            cmd, cwd=REPO, env=env, stdout=fh, stderr=subprocess.STDOUT, start_new_session=True
+        )
         try:
             rc = proc.wait(timeout=1800)
         except subprocess.TimeoutExpired:
@@ -256,14 +315,16 @@ def run_flower(job: Job, scratch: Path, *, cpus: int, log: Path, python: str | N
         raise RuntimeError(f"Flower job failed (exit {rc}); see {log}")
     result = json.loads(out.read_text())
     rs = result["round_seconds"]
-    result.update({
-        "wall_seconds": wall,
-        "process_seconds": wall,
-        "rounds_after_first_seconds": sum(rs[1:]),
-        "final_accuracy": result["accuracies"][-1],
-        "leftover_processes_after_exit": leftovers,
-        "seconds_until_ray_processes_gone": round(waited, 2),
-    })
+    result.update(
+        {
+            "wall_seconds": wall,
+            "process_seconds": wall,
+            "rounds_after_first_seconds": sum(rs[1:]),
+            "final_accuracy": result["accuracies"][-1],
+            "leftover_processes_after_exit": leftovers,
+            "seconds_until_ray_processes_gone": round(waited, 2),
+        }
+    )
     return result
 
 
@@ -275,21 +336,40 @@ PROFILE_CATEGORIES: list[tuple[str, list[tuple[str, str]]]] = [
     ("contract reads (eth_call)", [("web3/contract/contract.py", "call")]),
     ("event index (eth_getLogs)", [("fedchain/chain/contracts.py", "sync")]),
     ("transactions (build, sign, send, mine)", [("fedchain/chain/transactor.py", "send")]),
-    ("chain clock (latest block, time travel)", [("fedchain/chain/backends.py", "now"), ("fedchain/chain/backends.py", "advance_time")]),
+    (
+        "chain clock (latest block, time travel)",
+        [("fedchain/chain/backends.py", "now"), ("fedchain/chain/backends.py", "advance_time")],
+    ),
     ("Merkle commitments (keccak)", [("fedchain/codec/merkle.py", "commit_blob")]),
-    ("blob store (sha256, write+fsync, read)", [("fedchain/storage/local.py", "put"), ("fedchain/storage/local.py", "get")]),
-    ("fixed-point + blob encoding", [
-        ("fedchain/codec/fixedpoint.py", "encode_update"), ("fedchain/codec/fixedpoint.py", "dequantize"),
-        ("fedchain/codec/fixedpoint.py", "quantize"), ("fedchain/codec/blob.py", "encode_vector_blob"),
-        ("fedchain/codec/blob.py", "decode_vector_blob"),
-    ]),
-    ("exact aggregation", [("fedchain/aggregation/fedavg.py", "weighted_sum"), ("fedchain/aggregation/fedavg.py", "apply_aggregate")]),
+    (
+        "blob store (sha256, write+fsync, read)",
+        [("fedchain/storage/local.py", "put"), ("fedchain/storage/local.py", "get")],
+    ),
+    (
+        "fixed-point + blob encoding",
+        [
+            ("fedchain/codec/fixedpoint.py", "encode_update"),
+            ("fedchain/codec/fixedpoint.py", "dequantize"),
+            ("fedchain/codec/fixedpoint.py", "quantize"),
+            ("fedchain/codec/blob.py", "encode_vector_blob"),
+            ("fedchain/codec/blob.py", "decode_vector_blob"),
+        ],
+    ),
+    (
+        "exact aggregation",
+        [
+            ("fedchain/aggregation/fedavg.py", "weighted_sum"),
+            ("fedchain/aggregation/fedavg.py", "apply_aggregate"),
+        ],
+    ),
 ]
 DETAIL_FUNCTIONS = [
-    ("fedchain/chain/contracts.py", "get_task"), ("fedchain/chain/contracts.py", "get_member"),
+    ("fedchain/chain/contracts.py", "get_task"),
+    ("fedchain/chain/contracts.py", "get_member"),
     ("web3/providers/eth_tester/middleware.py", "guess_from"),
     ("eth_tester/backends/pyevm/main.py", "send_raw_transaction"),
-    ("fedchain/chain/transactor.py", "send"), ("web3/contract/contract.py", "call"),
+    ("fedchain/chain/transactor.py", "send"),
+    ("web3/contract/contract.py", "call"),
 ]
 
 
@@ -331,27 +411,44 @@ def profile_fedchain(job: Job, workdir: Path) -> dict[str, Any]:
         for path, func in keys:
             c, t = _find(stats, path, func)
             calls, cum = calls + c, cum + t
-        categories[label] = {"calls": calls, "seconds": round(cum, 3), "share": round(cum / total, 4)}
+        categories[label] = {
+            "calls": calls,
+            "seconds": round(cum, 3),
+            "share": round(cum / total, 4),
+        }
     accounted = sum(c["seconds"] for c in categories.values())
     categories["everything else (web3 plumbing, node logic, runner)"] = {
-        "calls": 0, "seconds": round(total - accounted, 3), "share": round((total - accounted) / total, 4),
+        "calls": 0,
+        "seconds": round(total - accounted, 3),
+        "share": round((total - accounted) / total, 4),
     }
-    details = {f"{p}:{f}": dict(zip(("calls", "cumulative_seconds"), _find(stats, p, f), strict=True)) for p, f in DETAIL_FUNCTIONS}
+    details = {
+        f"{p}:{f}": dict(zip(("calls", "cumulative_seconds"), _find(stats, p, f), strict=True))
+        for p, f in DETAIL_FUNCTIONS
+    }
 
     def top(sort: str, n: int = 25) -> list[dict[str, Any]]:
         rows = []
         entries = stats.stats.items()  # type: ignore[attr-defined]
         idx = 3 if sort == "cumulative" else 2
-        for (filename, line, name), vals in sorted(entries, key=lambda kv: kv[1][idx], reverse=True)[:n]:
+        for (filename, line, name), vals in sorted(
+            entries, key=lambda kv: kv[1][idx], reverse=True
+        )[:n]:
             short = filename.split("site-packages/")[-1].split("src/")[-1]
-            rows.append({"function": f"{short}:{line}({name})", "calls": vals[1],
-                         "tottime": round(vals[2], 3), "cumtime": round(vals[3], 3)})
+            rows.append(
+                {
+                    "function": f"{short}:{line}({name})",
+                    "calls": vals[1],
+                    "tottime": round(vals[2], 3),
+                    "cumtime": round(vals[3], 3),
+                }
+            )
         return rows
 
     return {
         "job": job.describe(),
         "note": "cProfile slows Python-heavy code (the EVM, web3) far more than torch kernels: "
-                "use the shares, not the seconds, and compare with the unprofiled run.",
+        "use the shares, not the seconds, and compare with the unprofiled run.",
         "profiled_run_task_seconds": round(spent.get("run_task", 0.0), 3),
         "profile_total_seconds": round(total, 3),
         "categories": categories,
@@ -371,7 +468,11 @@ def _summary(samples: list[dict[str, Any]], keys: list[str]) -> dict[str, Any]:
     for k in keys:
         vals = [float(s[k]) for s in samples if k in s]
         if vals:
-            out[k] = {"median": round(_median(vals), 4), "min": round(min(vals), 4), "max": round(max(vals), 4)}
+            out[k] = {
+                "median": round(_median(vals), 4),
+                "min": round(min(vals), 4),
+                "max": round(max(vals), 4),
+            }
     return out
 
 
@@ -383,7 +484,9 @@ def warm_up() -> None:
     train_local(m, data.x_train[:64], data.y_train[:64], TrainConfig(), seed=0)
 
 
-def run_job(job: Job, args: argparse.Namespace, scratch: Path, say: Callable[[str], None]) -> dict[str, Any]:
+def run_job(
+    job: Job, args: argparse.Namespace, scratch: Path, say: Callable[[str], None]
+) -> dict[str, Any]:
     plain: list[dict[str, Any]] = []
     chain: list[dict[str, Any]] = []
     anvil: list[dict[str, Any]] = []
@@ -401,24 +504,53 @@ def run_job(job: Job, args: argparse.Namespace, scratch: Path, say: Callable[[st
             anvil.append(run_fedchain(job, scratch / "fedchain-anvil", chain="anvil"))
         if not args.no_flower and not (job.name.startswith("training") and args.no_heavy_flower):
             say(f"[{tag}] Flower simulation (child process)")
-            flower.append(run_flower(job, scratch, cpus=args.flower_cpus, log=scratch / "flower.log",
-                                     python=args.flower_python))
+            flower.append(
+                run_flower(
+                    job,
+                    scratch,
+                    cpus=args.flower_cpus,
+                    log=scratch / "flower.log",
+                    python=args.flower_python,
+                )
+            )
     loads.append(os.getloadavg()[0])
     rounds = job.rounds
     res: dict[str, Any] = {
         "job": job.describe(),
         "load_average_1min_during": loads,
         "plain": {"summary": _summary(plain, ["wall_seconds", "rounds_seconds"]), "samples": plain},
-        "fedchain": {"summary": _summary(chain, ["wall_seconds", "job_seconds", "rounds_seconds", "report_wall_seconds"]), "samples": chain},
+        "fedchain": {
+            "summary": _summary(
+                chain, ["wall_seconds", "job_seconds", "rounds_seconds", "report_wall_seconds"]
+            ),
+            "samples": chain,
+        },
     }
     if anvil:
-        res["fedchain_anvil"] = {"summary": _summary(anvil, ["wall_seconds", "job_seconds", "rounds_seconds"]), "samples": anvil}
+        res["fedchain_anvil"] = {
+            "summary": _summary(anvil, ["wall_seconds", "job_seconds", "rounds_seconds"]),
+            "samples": anvil,
+        }
     if flower:
-        res["flower"] = {"summary": _summary(flower, ["wall_seconds", "simulation_seconds", "rounds_seconds", "rounds_after_first_seconds"]), "samples": flower}
+        res["flower"] = {
+            "summary": _summary(
+                flower,
+                [
+                    "wall_seconds",
+                    "simulation_seconds",
+                    "rounds_seconds",
+                    "rounds_after_first_seconds",
+                ],
+            ),
+            "samples": flower,
+        }
     plain_rounds = _median([s["rounds_seconds"] for s in plain])
     chain_rounds = _median([s["rounds_seconds"] for s in chain])
     # Pair repeats (same load conditions) for the overhead, then take the median.
-    per_round_ms = [(c["rounds_seconds"] - p["rounds_seconds"]) / rounds * 1000 for p, c in zip(plain, chain, strict=True)]
+    per_round_ms = [
+        (c["rounds_seconds"] - p["rounds_seconds"]) / rounds * 1000
+        for p, c in zip(plain, chain, strict=True)
+    ]
     ratios = [c["rounds_seconds"] / p["rounds_seconds"] for p, c in zip(plain, chain, strict=True)]
     derived: dict[str, Any] = {
         "plain_ms_per_round": round(plain_rounds / rounds * 1000, 2),
@@ -427,23 +559,48 @@ def run_job(job: Job, args: argparse.Namespace, scratch: Path, say: Callable[[st
         "fedchain_over_plain_rounds_ratio": round(_median(ratios), 3),
     }
     if anvil:
-        derived["anvil_fedchain_ms_per_round"] = round(_median([s["rounds_seconds"] for s in anvil]) / rounds * 1000, 2)
-        derived["anvil_fedchain_overhead_ms_per_round"] = round(_median(
-            [(c["rounds_seconds"] - p["rounds_seconds"]) / rounds * 1000 for p, c in zip(plain, anvil, strict=True)]), 2)
-        derived["anvil_fedchain_over_plain_rounds_ratio"] = round(_median(
-            [c["rounds_seconds"] / p["rounds_seconds"] for p, c in zip(plain, anvil, strict=True)]), 3)
+        derived["anvil_fedchain_ms_per_round"] = round(
+            _median([s["rounds_seconds"] for s in anvil]) / rounds * 1000, 2
+        )
+        derived["anvil_fedchain_overhead_ms_per_round"] = round(
+            _median(
+                [
+                    (c["rounds_seconds"] - p["rounds_seconds"]) / rounds * 1000
+                    for p, c in zip(plain, anvil, strict=True)
+                ]
+            ),
+            2,
+        )
+        derived["anvil_fedchain_over_plain_rounds_ratio"] = round(
+            _median(
+                [
+                    c["rounds_seconds"] / p["rounds_seconds"]
+                    for p, c in zip(plain, anvil, strict=True)
+                ]
+            ),
+            3,
+        )
     if flower:
         fl_sim = _median([s["simulation_seconds"] for s in flower])
         fl_rounds = _median([s["rounds_seconds"] for s in flower])
         ch_job = _median([s["job_seconds"] for s in chain])
         ch_wall = _median([s["wall_seconds"] for s in chain])
-        derived.update({
-            "flower_ms_per_round": round(fl_rounds / rounds * 1000, 2),
-            "flower_ms_per_round_after_first": round(_median([s["rounds_after_first_seconds"] for s in flower]) / max(1, rounds - 1) * 1000, 2),
-            "fedchain_job_over_flower_simulation": round(ch_job / fl_sim, 3),
-            "fedchain_whole_demo_over_flower_process": round(ch_wall / _median([s["wall_seconds"] for s in flower]), 3),
-            "fedchain_rounds_over_flower_rounds": round(chain_rounds / fl_rounds, 3),
-        })
+        derived.update(
+            {
+                "flower_ms_per_round": round(fl_rounds / rounds * 1000, 2),
+                "flower_ms_per_round_after_first": round(
+                    _median([s["rounds_after_first_seconds"] for s in flower])
+                    / max(1, rounds - 1)
+                    * 1000,
+                    2,
+                ),
+                "fedchain_job_over_flower_simulation": round(ch_job / fl_sim, 3),
+                "fedchain_whole_demo_over_flower_process": round(
+                    ch_wall / _median([s["wall_seconds"] for s in flower]), 3
+                ),
+                "fedchain_rounds_over_flower_rounds": round(chain_rounds / fl_rounds, 3),
+            }
+        )
     res["derived"] = derived
     return res
 
@@ -454,31 +611,43 @@ def targets(results: dict[str, Any]) -> list[dict[str, Any]]:
     heavy = results["jobs"].get("heavy")
     if small and "flower" in small:
         d = small["derived"]
-        out.append({
-            "target": "fedchain wall time <= Flower's (demo job; fedchain job = chain start..settle, "
-                      "no baseline/audit, vs Flower's run_simulation)",
-            "value": d["fedchain_job_over_flower_simulation"], "limit": 1.0,
-            "met": d["fedchain_job_over_flower_simulation"] <= 1.0,
-        })
-        out.append({
-            "target": "fedchain federated rounds <= Flower's federated rounds (demo job)",
-            "value": d["fedchain_rounds_over_flower_rounds"], "limit": 1.0,
-            "met": d["fedchain_rounds_over_flower_rounds"] <= 1.0,
-        })
+        out.append(
+            {
+                "target": "fedchain wall time <= Flower's (demo job; fedchain job = chain start..settle, "
+                "no baseline/audit, vs Flower's run_simulation)",
+                "value": d["fedchain_job_over_flower_simulation"],
+                "limit": 1.0,
+                "met": d["fedchain_job_over_flower_simulation"] <= 1.0,
+            }
+        )
+        out.append(
+            {
+                "target": "fedchain federated rounds <= Flower's federated rounds (demo job)",
+                "value": d["fedchain_rounds_over_flower_rounds"],
+                "limit": 1.0,
+                "met": d["fedchain_rounds_over_flower_rounds"] <= 1.0,
+            }
+        )
     if heavy:
         d = heavy["derived"]
-        out.append({
-            "target": f"training-heavy job: fedchain rounds / plain FedAvg <= {TARGET_HEAVY_RATIO}",
-            "value": d["fedchain_over_plain_rounds_ratio"], "limit": TARGET_HEAVY_RATIO,
-            "met": d["fedchain_over_plain_rounds_ratio"] <= TARGET_HEAVY_RATIO,
-        })
+        out.append(
+            {
+                "target": f"training-heavy job: fedchain rounds / plain FedAvg <= {TARGET_HEAVY_RATIO}",
+                "value": d["fedchain_over_plain_rounds_ratio"],
+                "limit": TARGET_HEAVY_RATIO,
+                "met": d["fedchain_over_plain_rounds_ratio"] <= TARGET_HEAVY_RATIO,
+            }
+        )
         if "flower" in heavy:
             hd = heavy["derived"]
-            out.append({
-                "target": "training-heavy job: fedchain wall time <= Flower's",
-                "value": hd["fedchain_job_over_flower_simulation"], "limit": 1.0,
-                "met": hd["fedchain_job_over_flower_simulation"] <= 1.0,
-            })
+            out.append(
+                {
+                    "target": "training-heavy job: fedchain wall time <= Flower's",
+                    "value": hd["fedchain_job_over_flower_simulation"],
+                    "limit": 1.0,
+                    "met": hd["fedchain_job_over_flower_simulation"] <= 1.0,
+                }
+            )
     return out
 
 
@@ -488,51 +657,106 @@ def print_table(results: dict[str, Any]) -> None:
     console = _console()
     for job in results["jobs"].values():
         j = job["job"]
-        t = Table(title=f"{j['name']}: {j['dataset']}, {j['clients']} clients, α={j['dirichlet_alpha']}, "
-                        f"{j['rounds']} rounds, MLP{tuple(j['model']['hidden'])} ({j['parameters']:,} params); "
-                        f"median of {job['plain']['summary']['repeats']}")
-        for col in ("contender", "wall s", "rounds s", "ms / round", "final acc", "what the wall includes"):
-            t.add_column(col, justify="left" if col in ("contender", "what the wall includes") else "right")
+        t = Table(
+            title=f"{j['name']}: {j['dataset']}, {j['clients']} clients, α={j['dirichlet_alpha']}, "
+            f"{j['rounds']} rounds, MLP{tuple(j['model']['hidden'])} ({j['parameters']:,} params); "
+            f"median of {job['plain']['summary']['repeats']}"
+        )
+        for col in (
+            "contender",
+            "wall s",
+            "rounds s",
+            "ms / round",
+            "final acc",
+            "what the wall includes",
+        ):
+            t.add_column(
+                col, justify="left" if col in ("contender", "what the wall includes") else "right"
+            )
         p, c = job["plain"], job["fedchain"]
         med = lambda s, k: s["summary"][k]["median"]  # noqa: E731
         rounds = j["rounds"]
-        t.add_row("(a) plain FedAvg", f"{med(p, 'wall_seconds'):.2f}", f"{med(p, 'rounds_seconds'):.2f}",
-                  f"{med(p, 'rounds_seconds') / rounds * 1000:.1f}", f"{p['samples'][0]['final_accuracy']:.4f}",
-                  "data + split + rounds (in-process)")
+        t.add_row(
+            "(a) plain FedAvg",
+            f"{med(p, 'wall_seconds'):.2f}",
+            f"{med(p, 'rounds_seconds'):.2f}",
+            f"{med(p, 'rounds_seconds') / rounds * 1000:.1f}",
+            f"{p['samples'][0]['final_accuracy']:.4f}",
+            "data + split + rounds (in-process)",
+        )
         stages = c["samples"][0]["stages"]
-        t.add_row("(b) fedchain, job", f"{med(c, 'job_seconds'):.2f}", f"{med(c, 'rounds_seconds'):.2f}",
-                  f"{med(c, 'rounds_seconds') / rounds * 1000:.1f}", f"{c['samples'][0]['final_accuracy']:.4f}",
-                  "chain, deploy, task, rounds, settle, cleanup")
-        t.add_row("(b) fedchain, whole demo", f"{med(c, 'wall_seconds'):.2f}", "", "", "",
-                  f"+ centralized baseline {stages.get('centralized_baseline', 0):.2f}s + audit {stages.get('audit', 0):.2f}s")
+        t.add_row(
+            "(b) fedchain, job",
+            f"{med(c, 'job_seconds'):.2f}",
+            f"{med(c, 'rounds_seconds'):.2f}",
+            f"{med(c, 'rounds_seconds') / rounds * 1000:.1f}",
+            f"{c['samples'][0]['final_accuracy']:.4f}",
+            "chain, deploy, task, rounds, settle, cleanup",
+        )
+        t.add_row(
+            "(b) fedchain, whole demo",
+            f"{med(c, 'wall_seconds'):.2f}",
+            "",
+            "",
+            "",
+            f"+ centralized baseline {stages.get('centralized_baseline', 0):.2f}s + audit {stages.get('audit', 0):.2f}s",
+        )
         if "fedchain_anvil" in job:
             a = job["fedchain_anvil"]
-            t.add_row("(b') fedchain on anvil, job", f"{med(a, 'job_seconds'):.2f}", f"{med(a, 'rounds_seconds'):.2f}",
-                      f"{med(a, 'rounds_seconds') / rounds * 1000:.1f}", f"{a['samples'][0]['final_accuracy']:.4f}",
-                      "extra: same as (b) on a local anvil node")
+            t.add_row(
+                "(b') fedchain on anvil, job",
+                f"{med(a, 'job_seconds'):.2f}",
+                f"{med(a, 'rounds_seconds'):.2f}",
+                f"{med(a, 'rounds_seconds') / rounds * 1000:.1f}",
+                f"{a['samples'][0]['final_accuracy']:.4f}",
+                "extra: same as (b) on a local anvil node",
+            )
         if "flower" in job:
             f = job["flower"]
-            t.add_row("(c) Flower simulation", f"{med(f, 'simulation_seconds'):.2f}", f"{med(f, 'rounds_seconds'):.2f}",
-                      f"{med(f, 'rounds_seconds') / rounds * 1000:.1f}", f"{f['samples'][0]['final_accuracy']:.4f}",
-                      f"run_simulation: Ray, {f['samples'][0]['parallel_clients']} actors, rounds, shutdown")
-            t.add_row("(c) Flower, process", f"{med(f, 'wall_seconds'):.2f}", "", "", "",
-                      "+ interpreter and imports (torch, flwr, ray)")
+            t.add_row(
+                "(c) Flower simulation",
+                f"{med(f, 'simulation_seconds'):.2f}",
+                f"{med(f, 'rounds_seconds'):.2f}",
+                f"{med(f, 'rounds_seconds') / rounds * 1000:.1f}",
+                f"{f['samples'][0]['final_accuracy']:.4f}",
+                f"run_simulation: Ray, {f['samples'][0]['parallel_clients']} actors, rounds, shutdown",
+            )
+            t.add_row(
+                "(c) Flower, process",
+                f"{med(f, 'wall_seconds'):.2f}",
+                "",
+                "",
+                "",
+                "+ interpreter and imports (torch, flwr, ray)",
+            )
         console.print(t)
         d = job["derived"]
         console.print(
             f"  fedchain coordination overhead: [bold]{d['fedchain_overhead_ms_per_round']:.1f} ms/round[/]; "
             f"fedchain/plain rounds = [bold]{d['fedchain_over_plain_rounds_ratio']:.2f}×[/]"
-            + (f"; fedchain job / Flower simulation = [bold]{d['fedchain_job_over_flower_simulation']:.2f}×[/]"
-               if "fedchain_job_over_flower_simulation" in d else "")
-            + (f"; on anvil: overhead {d['anvil_fedchain_overhead_ms_per_round']:.1f} ms/round, "
-               f"{d['anvil_fedchain_over_plain_rounds_ratio']:.2f}× plain" if "anvil_fedchain_overhead_ms_per_round" in d else "")
+            + (
+                f"; fedchain job / Flower simulation = [bold]{d['fedchain_job_over_flower_simulation']:.2f}×[/]"
+                if "fedchain_job_over_flower_simulation" in d
+                else ""
+            )
+            + (
+                f"; on anvil: overhead {d['anvil_fedchain_overhead_ms_per_round']:.1f} ms/round, "
+                f"{d['anvil_fedchain_over_plain_rounds_ratio']:.2f}× plain"
+                if "anvil_fedchain_overhead_ms_per_round" in d
+                else ""
+            )
         )
     if results.get("targets"):
         t = Table(title="targets")
         for col in ("target", "value", "limit", "met"):
             t.add_column(col)
         for tg in results["targets"]:
-            t.add_row(tg["target"], f"{tg['value']:.3f}", f"{tg['limit']:.2f}", "[green]yes[/]" if tg["met"] else "[red]no[/]")
+            t.add_row(
+                tg["target"],
+                f"{tg['value']:.3f}",
+                f"{tg['limit']:.2f}",
+                "[green]yes[/]" if tg["met"] else "[red]no[/]",
+            )
         console.print(t)
 
 
@@ -544,56 +768,128 @@ def plot(results: dict[str, Any], path: Path) -> None:
 
     jobs = list(results["jobs"].values())
     fig, axes = plt.subplots(1, len(jobs), figsize=(6.5 * len(jobs), 4.2), squeeze=False)
-    colors = {"setup": "#bbbbbb", "rounds": "#4c72b0", "after": "#55a868", "warmup": "#dd8452", "extras": "#c6d3e6"}
+    colors = {
+        "setup": "#bbbbbb",
+        "rounds": "#4c72b0",
+        "after": "#55a868",
+        "warmup": "#dd8452",
+        "extras": "#c6d3e6",
+    }
     for ax, job in zip(axes[0], jobs, strict=True):
         j = job["job"]
         rows: list[tuple[str, list[tuple[str, float]]]] = []
         p = job["plain"]["samples"]
         c = job["fedchain"]["samples"]
         med = _median
-        rows.append(("plain FedAvg", [("setup", med([s["setup_seconds"] for s in p])), ("rounds", med([s["rounds_seconds"] for s in p]))]))
+        rows.append(
+            (
+                "plain FedAvg",
+                [
+                    ("setup", med([s["setup_seconds"] for s in p])),
+                    ("rounds", med([s["rounds_seconds"] for s in p])),
+                ],
+            )
+        )
         st = [s["stages"] for s in c]
-        setup = med([s.get("before_first_stage", 0) + s.get("chain_start", 0) + s.get("data", 0) + s.get("deploy_fund_task", 0) for s in st])
+        setup = med(
+            [
+                s.get("before_first_stage", 0)
+                + s.get("chain_start", 0)
+                + s.get("data", 0)
+                + s.get("deploy_fund_task", 0)
+                for s in st
+            ]
+        )
         after = med([s.get("settle", 0) + s.get("workdir_cleanup", 0) for s in st])
         extras = med([s.get("centralized_baseline", 0) + s.get("audit", 0) for s in st])
-        rows.append(("fedchain", [("setup", setup), ("rounds", med([s["rounds_seconds"] for s in c])), ("after", after), ("extras", extras)]))
+        rows.append(
+            (
+                "fedchain",
+                [
+                    ("setup", setup),
+                    ("rounds", med([s["rounds_seconds"] for s in c])),
+                    ("after", after),
+                    ("extras", extras),
+                ],
+            )
+        )
         if "fedchain_anvil" in job:
             a = job["fedchain_anvil"]["samples"]
             st = [s["stages"] for s in a]
-            rows.append(("fedchain (anvil)", [
-                ("setup", med([s.get("before_first_stage", 0) + s.get("chain_start", 0) + s.get("data", 0) + s.get("deploy_fund_task", 0) for s in st])),
-                ("rounds", med([s["rounds_seconds"] for s in a])),
-                ("after", med([s.get("settle", 0) + s.get("workdir_cleanup", 0) for s in st])),
-                ("extras", med([s.get("centralized_baseline", 0) + s.get("audit", 0) for s in st])),
-            ]))
+            rows.append(
+                (
+                    "fedchain (anvil)",
+                    [
+                        (
+                            "setup",
+                            med(
+                                [
+                                    s.get("before_first_stage", 0)
+                                    + s.get("chain_start", 0)
+                                    + s.get("data", 0)
+                                    + s.get("deploy_fund_task", 0)
+                                    for s in st
+                                ]
+                            ),
+                        ),
+                        ("rounds", med([s["rounds_seconds"] for s in a])),
+                        (
+                            "after",
+                            med([s.get("settle", 0) + s.get("workdir_cleanup", 0) for s in st]),
+                        ),
+                        (
+                            "extras",
+                            med([s.get("centralized_baseline", 0) + s.get("audit", 0) for s in st]),
+                        ),
+                    ],
+                )
+            )
         if "flower" in job:
             f = job["flower"]["samples"]
             sim = med([s["simulation_seconds"] for s in f])
             rnd = med([s["rounds_seconds"] for s in f])
             first = med([s["round_seconds"][0] for s in f])
-            rows.append(("Flower sim.", [("setup", sim - rnd), ("warmup", first), ("rounds", rnd - first)]))
+            rows.append(
+                ("Flower sim.", [("setup", sim - rnd), ("warmup", first), ("rounds", rnd - first)])
+            )
         labels_done: set[str] = set()
         names = {
-            "setup": "set-up / tear-down", "rounds": "federated rounds", "after": "settle rewards + cleanup",
-            "warmup": "round 1 (Ray actors start)", "extras": "demo extras: centralized baseline + audit",
+            "setup": "set-up / tear-down",
+            "rounds": "federated rounds",
+            "after": "settle rewards + cleanup",
+            "warmup": "round 1 (Ray actors start)",
+            "extras": "demo extras: centralized baseline + audit",
         }
         for y, (_label, segs) in enumerate(rows):
             left = 0.0
             for kind, secs in segs:
-                ax.barh(y, secs, left=left, color=colors[kind], edgecolor="white",
-                        label=names[kind] if kind not in labels_done else None)
+                ax.barh(
+                    y,
+                    secs,
+                    left=left,
+                    color=colors[kind],
+                    edgecolor="white",
+                    label=names[kind] if kind not in labels_done else None,
+                )
                 labels_done.add(kind)
                 left += secs
             ax.text(left, y, f" {left:.1f} s", va="center", fontsize=9)
         ax.set_yticks(range(len(rows)), [r[0] for r in rows])
         ax.invert_yaxis()
         ax.set_xlabel("wall time (s)")
-        ax.set_title(f"{j['dataset']}, {j['clients']} clients, {j['rounds']} rounds, {j['parameters']:,} params", fontsize=10)
+        ax.set_title(
+            f"{j['dataset']}, {j['clients']} clients, {j['rounds']} rounds, {j['parameters']:,} params",
+            fontsize=10,
+        )
         ax.set_xlim(0, ax.get_xlim()[1] * 1.12)
         d = job["derived"]
-        ax.annotate(f"fedchain overhead {d['fedchain_overhead_ms_per_round']:.0f} ms/round, "
-                    f"fedchain/plain rounds {d['fedchain_over_plain_rounds_ratio']:.2f}×",
-                    xy=(0.01, -0.22), xycoords="axes fraction", fontsize=8.5)
+        ax.annotate(
+            f"fedchain overhead {d['fedchain_overhead_ms_per_round']:.0f} ms/round, "
+            f"fedchain/plain rounds {d['fedchain_over_plain_rounds_ratio']:.2f}×",
+            xy=(0.01, -0.22),
+            xycoords="axes fraction",
+            fontsize=8.5,
+        )
     handles, labels = axes[0][0].get_legend_handles_labels()
     for ax in axes[0][1:]:
         h, lab = ax.get_legend_handles_labels()
@@ -608,33 +904,70 @@ def plot(results: dict[str, Any], path: Path) -> None:
 
 
 def main(argv: list[str] | None = None) -> int:
-    ap = argparse.ArgumentParser(description="Wall time: plain FedAvg vs fedchain vs Flower on one job.")
+    ap = argparse.ArgumentParser(
+        description="Wall time: plain FedAvg vs fedchain vs Flower on one job."
+    )
     ap.add_argument("--rounds", type=int, default=30, help="rounds of the demo job (default 30)")
-    ap.add_argument("--heavy-params", type=int, default=1_000_000, help="parameters of the heavy job's MLP")
+    ap.add_argument(
+        "--heavy-params", type=int, default=1_000_000, help="parameters of the heavy job's MLP"
+    )
     ap.add_argument("--heavy-dataset", default="digits", choices=["digits", "breast_cancer"])
     ap.add_argument("--heavy-rounds", type=int, default=5)
     ap.add_argument("--no-heavy", action="store_true", help="skip the training-heavy job")
-    ap.add_argument("--no-flower", action="store_true", help="skip Flower (e.g. flwr[simulation] not installed)")
-    ap.add_argument("--no-heavy-flower", action="store_true", help="run Flower on the demo job only")
-    ap.add_argument("--flower-cpus", type=int, default=os.cpu_count() or 1,
-                    help="CPUs Ray may use; one per client actor (default: all cores)")
-    ap.add_argument("--flower-python", default=None,
-                    help="interpreter of a separate venv with flwr[simulation] (default: this one)")
-    ap.add_argument("--anvil", action="store_true",
-                    help="also run fedchain on a local anvil node (needs node_modules or $FEDCHAIN_ANVIL)")
-    ap.add_argument("--repeat", type=int, default=1, help="runs of every contender per job (median reported)")
-    ap.add_argument("--profile", action="store_true", help="also cProfile fedchain's rounds (separate run)")
-    ap.add_argument("--scratch", type=Path, default=None, help="scratch directory (default: a new temporary one)")
-    ap.add_argument("--out", type=Path, default=RESULTS / "walltime.json")
+    ap.add_argument(
+        "--no-flower", action="store_true", help="skip Flower (e.g. flwr[simulation] not installed)"
+    )
+    ap.add_argument(
+        "--no-heavy-flower", action="store_true", help="run Flower on the demo job only"
+    )
+    ap.add_argument(
+        "--flower-cpus",
+        type=int,
+        default=os.cpu_count() or 1,
+        help="CPUs Ray may use; one per client actor (default: all cores)",
+    )
+    ap.add_argument(
+        "--flower-python",
+        default=None,
+        help="interpreter of a separate venv with flwr[simulation] (default: this one)",
+    )
+    ap.add_argument(
+        "--anvil",
+        action="store_true",
+        help="also run fedchain on a local anvil node (needs node_modules or $FEDCHAIN_ANVIL)",
+    )
+    ap.add_argument(
+        "--repeat", type=int, default=1, help="runs of every contender per job (median reported)"
+    )
+    ap.add_argument(
+        "--profile", action="store_true", help="also cProfile fedchain's rounds (separate run)"
+    )
+    ap.add_argument(
+        "--scratch",
+        type=Path,
+        default=None,
+        help="scratch directory (default: a new temporary one)",
+    )
+    ap.add_argument(
+        "--out",
+        type=Path,
+        default=RESULTS,
+        help="directory for walltime.json/png (or a path ending in .json)",
+    )
     args = ap.parse_args(argv)
+    if args.out.suffix != ".json":
+        args.out = args.out / "walltime.json"
 
     if not args.no_flower and args.flower_python is None:
         try:
             import flwr  # noqa: F401
             import ray  # noqa: F401
         except ImportError:
-            print("flwr[simulation] is not installed here (see benchmarks/README.md, or pass "
-                  "--flower-python); running without Flower", file=sys.stderr)
+            print(
+                "flwr[simulation] is not installed here (see benchmarks/README.md, or pass "
+                "--flower-python); running without Flower",
+                file=sys.stderr,
+            )
             args.no_flower = True
 
     own_scratch = args.scratch is None
@@ -652,10 +985,16 @@ def main(argv: list[str] | None = None) -> int:
             jobs["heavy"] = heavy_job(args.heavy_params, args.heavy_dataset, args.heavy_rounds)
         results: dict[str, Any] = {
             "benchmark": "walltime",
-            "command": "python -m benchmarks.walltime " + " ".join(sys.argv[1:] if argv is None else argv),
+            "command": "python -m benchmarks.walltime "
+            + " ".join(sys.argv[1:] if argv is None else argv),
+            "date": time.strftime("%Y-%m-%dT%H:%M:%S%z"),
+            "git_commit": _git_commit(),
             "machine": {
-                "cpus": os.cpu_count(), "python": platform.python_version(), "platform": platform.platform(),
-                "torch": torch.__version__, "torch_threads_per_client": 1,
+                "cpus": os.cpu_count(),
+                "python": platform.python_version(),
+                "platform": platform.platform(),
+                "torch": torch.__version__,
+                "torch_threads_per_client": 1,
                 "load_average_at_start": os.getloadavg(),
             },
             "versions": _versions(),
@@ -677,9 +1016,16 @@ def main(argv: list[str] | None = None) -> int:
         results["machine"]["load_average_at_end"] = os.getloadavg()
         if args.profile:
             say("profiling fedchain's rounds (separate run, cProfile)")
-            prof = {key: profile_fedchain(job, scratch / "fedchain-profile") for key, job in jobs.items()}
+            prof = {
+                key: profile_fedchain(job, scratch / "fedchain-profile")
+                for key, job in jobs.items()
+            }
             (args.out.parent / "walltime_profile.json").write_text(json.dumps(prof, indent=2))
-            results["profile_file"] = str((args.out.parent / "walltime_profile.json").relative_to(REPO)) if args.out.parent.is_relative_to(REPO) else str(args.out.parent / "walltime_profile.json")
+            results["profile_file"] = (
+                str((args.out.parent / "walltime_profile.json").relative_to(REPO))
+                if args.out.parent.is_relative_to(REPO)
+                else str(args.out.parent / "walltime_profile.json")
+            )
             results["profile_summary"] = {k: v["categories"] for k, v in prof.items()}
         args.out.write_text(json.dumps(results, indent=2))
         png = args.out.with_suffix(".png")
@@ -712,6 +1058,16 @@ def _console() -> Any:
 
     console = Console()
     return console if console.is_terminal else Console(width=150)  # no wrapping into a log file
+
+
+def _git_commit() -> str | None:
+    try:
+        out = subprocess.run(
+            ["git", "rev-parse", "HEAD"], cwd=REPO, capture_output=True, text=True, timeout=10
+        )
+    except (OSError, subprocess.SubprocessError):
+        return None
+    return out.stdout.strip() or None if out.returncode == 0 else None
 
 
 def _versions() -> dict[str, str]:
