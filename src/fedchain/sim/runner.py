@@ -66,7 +66,10 @@ def run_task(
     refusals: list[Refusal] = []
     actions: dict[int, list[NodeAction]] = {}
     seen = 0
+    # A round's work ends when its aggregate is posted (its finalization rides on the next
+    # round's first commit), so rounds are timed from one aggregate to the next.
     round_started = time.perf_counter()
+    posted_at: dict[int, float] = {}
     for _ in range(max_steps):
         acted = False
         for node in nodes:
@@ -79,6 +82,8 @@ def run_task(
             if action is not None:
                 acted = True
                 actions.setdefault(action.round, []).append(action)
+                if action.kind == "aggregate":
+                    posted_at[action.round] = time.perf_counter()
                 if on_action:
                     on_action(action)
         info = coordinator.get_task(task_id)
@@ -87,15 +92,16 @@ def run_task(
             for outcome in coordinator.round_outcomes(task_id):
                 if outcome.round <= seen:
                     continue
+                ended = posted_at.get(outcome.round, time.perf_counter())
                 rec = _record(
                     outcome,
                     actions.get(outcome.round, []),
                     ledger,
                     task_id,
-                    time.perf_counter() - round_started,
+                    ended - round_started,
                 )
                 rec.refusals = [r for r in refusals if r.round == outcome.round]
-                round_started = time.perf_counter()
+                round_started = ended
                 records.append(rec)
                 if on_round:
                     on_round(rec)
