@@ -195,6 +195,8 @@ contract TaskCoordinator is ReentrancyGuardTransient {
     error NothingToAdvance(uint256 taskId, Phase phase, uint256 deadline);
     error NothingToClaim(uint256 taskId, address account);
     error NotSecure(uint256 taskId);
+    /// @notice A plaintext-only call on a task that runs secure aggregation.
+    error SecureTask(uint256 taskId);
     error NotWithheld(uint256 taskId, uint256 round, address account);
     error PhaseClosed(uint256 taskId, uint256 round, Phase phase, uint256 deadline, uint256 nowTs);
     error AlreadySubmitted(uint256 taskId, uint256 round, Phase phase, address account);
@@ -444,7 +446,7 @@ contract TaskCoordinator is ReentrancyGuardTransient {
         Task storage t = _tasks[taskId];
         RoundState memory s = t.state;
         if (s.phase == Phase.None) revert UnknownTask(taskId);
-        if (s.secure) revert WrongPhase(taskId, Phase.Aggregate, s.phase);
+        if (s.secure) revert SecureTask(taskId);
         if (s.phase != Phase.Commit) revert WrongPhase(taskId, Phase.Commit, s.phase);
         if (round != s.round) revert RoundMismatch(taskId, s.round, round);
         if (block.timestamp < s.deadline && s.committed < s.members) {

@@ -123,7 +123,8 @@ def assert_never_both(r: Round) -> None:
         selfs, keys = set(msg.self_mask_shares), set(msg.mask_key_shares)
         assert not selfs & keys, sender
         assert selfs <= r.u3 and keys <= r.u2 - r.u3, sender
-        assert (selfs | keys) <= r.ctx.neighbours_of(sender)
+        # a survivor also reveals its own self-mask share (it holds one, as in Bonawitz et al.)
+        assert ((selfs - {sender}) | keys) <= r.ctx.neighbours_of(sender)
 
 
 def recoverable(r: Round) -> bool:
@@ -132,7 +133,8 @@ def recoverable(r: Round) -> bool:
     if len(r.u3) < t:
         return False
     for j in r.u3:
-        if len(r.ctx.neighbours_of(j) & u4) < t:
+        # j's self-mask: shares of its unmasking neighbours, plus its own if it unmasked
+        if len((r.ctx.neighbours_of(j) | {j}) & u4) < t:
             return False
     for j in r.u2 - r.u3:
         if r.ctx.neighbours_of(j) & r.u3 and len(r.ctx.neighbours_of(j) & u4) < t:
@@ -429,16 +431,22 @@ def test_a_copied_public_key_is_refused() -> None:
 
 
 def test_below_threshold_the_aggregator_names_who_cannot_be_unmasked() -> None:
-    # Prepare: t = 4 of k = 4 neighbours; one participant vanishes after its masked input,
-    # so each of its neighbours in U3 has only 3 unmaskers left
+    # Prepare: t = 4 of k = 4 neighbours (+ each survivor's own share); two neighbours vanish
+    # after their masked inputs, so some survivors keep fewer than 4 shares among unmaskers
     people = sorted(addresses(8), key=lambda a: int(a, 16))
     inputs = random_inputs(people, 4, random.Random(6))
-    r = run(8, {people[0]: MASKED}, inputs, k=4, t=4)
+    probe = run(8, None, inputs, k=4, t=4)
+    gone = people[0]
+    other = sorted(probe.ctx.neighbours_of(gone), key=lambda a: int(a, 16))[0]
+    r = run(8, {gone: MASKED, other: MASKED}, inputs, k=4, t=4)
+    u4 = set(r.unmask)
+    expected = {j for j in r.u3 if len((r.ctx.neighbours_of(j) | {j}) & u4) < 4}
+    assert expected, "the scenario must leave someone unrecoverable"
 
     # Execute / Assert
-    with pytest.raises(UnmaskFailure, match="3 shares available, 4 needed") as err:
+    with pytest.raises(UnmaskFailure, match="available, 4 needed") as err:
         r.total()
-    assert set(err.value.unrecoverable) == r.ctx.neighbours_of(people[0]) & r.u3
+    assert set(err.value.unrecoverable) == expected
 
 
 def test_too_few_masked_inputs_aborts() -> None:

@@ -30,6 +30,7 @@ from fedchain.secagg import (
     KeyShares,
     RoundContext,
     UnmaskShares,
+    check_key_shares,
     unmask_sum,
 )
 
@@ -68,7 +69,17 @@ class SecureRoundView:
 
     @cached_property
     def adverts(self) -> dict[str, KeyAdvert]:
-        return self._messages("KeysAdvertised", KeyAdvert)  # type: ignore[return-value]
+        """U1: readable adverts; one that reuses a key already advertised (first on-chain wins)
+        is dropped, since a copied key would make someone's pairwise masks degenerate."""
+        out: dict[str, KeyAdvert] = {}
+        seen: set[bytes] = set()
+        for who, msg in self._messages("KeysAdvertised", KeyAdvert).items():
+            keys = {msg.enc_pk, msg.mask_pk}  # type: ignore[attr-defined]
+            if keys & seen or len(keys) < 2:
+                continue
+            seen |= keys
+            out[who] = msg  # type: ignore[assignment]
+        return out
 
     @cached_property
     def context(self) -> RoundContext:
@@ -81,8 +92,17 @@ class SecureRoundView:
 
     @cached_property
     def key_shares(self) -> dict[str, KeyShares]:
-        msgs = self._messages("KeysShared", KeyShares)
-        return {w: m for w, m in msgs.items() if w in self.adverts}  # type: ignore[misc]
+        """U2: shares from members of U1 that seal exactly one bundle per neighbour."""
+        out: dict[str, KeyShares] = {}
+        for who, msg in self._messages("KeysShared", KeyShares).items():
+            if who not in self.adverts:
+                continue
+            try:
+                check_key_shares(self.context, who, msg)  # type: ignore[arg-type]
+            except FedchainError:
+                continue  # shares for a non-neighbour, or a neighbour left out: not in U2
+            out[who] = msg  # type: ignore[assignment]
+        return out
 
     @property
     def u2(self) -> set[str]:

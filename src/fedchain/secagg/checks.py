@@ -94,9 +94,11 @@ def usable_unmask_shares(
     if sender not in s3:
         return {}, {}, [f"{sender} is not in U3 and may not send unmask shares"]
     x = ctx.x_of(sender)
-    near = ctx.neighbours_of(sender)
+    neighbours = ctx.neighbours_of(sender)
 
-    def keep(kind: str, shares: Mapping[str, Share], allowed: frozenset[str]) -> dict[str, Share]:
+    def keep(
+        kind: str, shares: Mapping[str, Share], allowed: frozenset[str], near: frozenset[str]
+    ) -> dict[str, Share]:
         out: dict[str, Share] = {}
         for owner, share in shares.items():
             if owner not in near:
@@ -109,8 +111,9 @@ def usable_unmask_shares(
                 out[owner] = share
         return out
 
-    selfs = keep("self-mask", msg.self_mask_shares, s3)
-    keys = keep("mask-key", msg.mask_key_shares, s2 - s3)
+    # A survivor also reveals its own self-mask share (it holds one: see ClientRound.share_keys).
+    selfs = keep("self-mask", msg.self_mask_shares, s3, neighbours | {sender})
+    keys = keep("mask-key", msg.mask_key_shares, s2 - s3, neighbours)
     return selfs, keys, problems
 
 

@@ -59,6 +59,7 @@ class ClientRound:
         self._keys = RoundKeyPairs.generate()
         self._ctx: RoundContext | None = None
         self._self_seed: bytes | None = None
+        self._own_self_share: tuple[int, int] | None = None
         self._masked_done = False
         self._unmasked: UnmaskShares | None = None
         self._unmask_sets: tuple[frozenset[str], frozenset[str]] | None = None
@@ -116,7 +117,11 @@ class ClientRound:
         seed = os.urandom(32)
         peers = sorted(ctx.neighbours_of(self.address), key=ctx.x_of)
         xs = [ctx.x_of(p) for p in peers]
-        self_shares = split(seed, threshold=ctx.threshold, xs=xs, rng=self._rng)
+        my_x = ctx.x_of(self.address)
+        # The self-mask seed is also shared with ourselves (as in Bonawitz et al.): a survivor
+        # reveals its own share at unmask, so t survivors in all suffice to rebuild its seed.
+        # The mask key is shared with neighbours only: its owner is gone when it is needed.
+        self_shares = split(seed, threshold=ctx.threshold, xs=[*xs, my_x], rng=self._rng)
         key_shares = split(
             private_bytes(self._keys.mask), threshold=ctx.threshold, xs=xs, rng=self._rng
         )
@@ -133,6 +138,7 @@ class ClientRound:
                 recipient=peer,
             )
         self._self_seed = seed
+        self._own_self_share = (my_x, self_shares[my_x])
         return KeyShares(
             task_id=ctx.task_id,
             round=ctx.round,
@@ -218,6 +224,8 @@ class ClientRound:
                 self_mask_shares[peer] = (bundle.x, bundle.self_mask_share)
             else:
                 mask_key_shares[peer] = (bundle.x, bundle.mask_key_share)
+        if self._own_self_share is not None:
+            self_mask_shares[self.address] = self._own_self_share  # we are in U3
         # The rule the whole protocol's privacy rests on: never both secrets of one owner.
         if self_mask_shares.keys() & mask_key_shares.keys():
             raise SecAggError("internal error: would reveal both secrets of one participant")

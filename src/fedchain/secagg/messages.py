@@ -325,8 +325,8 @@ class UnmaskShares:
         overlap = set(bad) & (selfs.keys() | keys.keys())
         if overlap:
             raise _fail(k, f"{', '.join(sorted(overlap))} both a bad sender and a share owner")
-        if self.participant in selfs.keys() | keys.keys() | set(bad):
-            raise _fail(k, "a participant holds no share of its own secrets")
+        if self.participant in keys.keys() | set(bad):
+            raise _fail(k, "a participant holds no share of its own mask key")
         object.__setattr__(self, "self_mask_shares", selfs)
         object.__setattr__(self, "mask_key_shares", keys)
         object.__setattr__(self, "bad_senders", tuple(sorted(bad, key=order_key)))

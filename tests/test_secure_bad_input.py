@@ -1,0 +1,514 @@
+"""Bad input in secure rounds (issue 3, "Bad input"): a malformed masked vector, shares that fail
+authentication, shares for a non-neighbour, a public key copied from another owner, a second
+unmask message, a key advertised twice, secure calls on a plaintext task and a plaintext
+aggregate on a secure task. Each is refused (by the contract with its custom error, or by every
+node reading the same chain + store), recorded where it matters, and the round still completes
+when enough honest owners remain. After each, every token is accounted for.
+
+The misbehaving owner is an ordinary SecureTrainerNode whose outgoing bytes are rewritten on the
+way to the store (``RewritingStore``, ``TamperingBlobs``): the test crafts its messages, the node
+does everything else as usual."""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import os
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import pytest
+
+from fedchain.aggregation import weighted_sum
+from fedchain.audit import audit_all
+from fedchain.chain import ContractRevert, EmbeddedChain, GasLedger, Phase
+from fedchain.codec.blob import BlobKind
+from fedchain.learning import ModelSpec, TrainConfig
+from fedchain.node import KeeperNode, LocalData, NodeAction, TaskBlobs, TaskConfig
+from fedchain.node.secure import SecureAggregatorNode, SecureRoundView, SecureTrainerNode
+from fedchain.secagg import ClientRound, KeyAdvert, KeyShares
+from fedchain.sim.consortium import Consortium
+from fedchain.sim.runner import RoundRecord, run_task
+from fedchain.storage import LocalDirStore
+
+SAMPLES = (23, 37, 51, 29, 44, 60)
+EVIL = 0  # index of the misbehaving owner
+VICTIM = 1  # the honest owner it targets, where it targets one
+AGGREGATOR = 4
+
+
+def _local_data(n: int, seed: int) -> LocalData:
+    rng = np.random.default_rng(seed)
+    x = rng.normal(size=(n, 4)).astype(np.float32)
+    y = (x[:, 0] + 0.5 * x[:, 1] > 0).astype(np.int64)
+    return LocalData(x, y)
+
+
+class RecordingTrainer(SecureTrainerNode):
+    """A secure trainer that also keeps, in memory, the plaintext update it masks each round."""
+
+    def __init__(self, *args: object, **kwargs: object) -> None:
+        super().__init__(*args, **kwargs)
+        self.updates: dict[int, np.ndarray] = {}
+
+    def compute_update(self, base_digest: bytes, round: int) -> tuple[np.ndarray, float]:
+        update, loss = super().compute_update(base_digest, round)
+        self.updates[round] = update.copy()
+        return update, loss
+
+
+class RewritingStore:
+    """An owner's store whose outgoing protocol messages (JSON) pass through ``rewrite``."""
+
+    def __init__(self, inner: LocalDirStore, rewrite: Callable[[dict[str, Any], bytes], bytes]):
+        self.inner = inner
+        self.rewrite = rewrite
+
+    def put(self, data: bytes) -> bytes:
+        if data[:1] == b"{":
+            data = self.rewrite(json.loads(data), data)
+        return self.inner.put(data)
+
+    def __getattr__(self, name: str) -> Any:
+        return getattr(self.inner, name)
+
+
+class TamperingBlobs(TaskBlobs):
+    """An owner's blob writer that replaces its masked input by what ``tamper`` makes of it."""
+
+    def __init__(
+        self,
+        store: LocalDirStore,
+        config: TaskConfig,
+        tamper: Callable[[TaskBlobs, np.ndarray], tuple[bytes, bytes]],
+    ) -> None:
+        super().__init__(store, config)
+        self.tamper = tamper
+
+    def put_vector(self, kind: BlobKind, values: np.ndarray) -> tuple[bytes, bytes]:
+        if kind == BlobKind.MASKED:
+            return self.tamper(self, values)
+        return super().put_vector(kind, values)
+
+
+def _shares_rewriter(
+    change: Callable[[dict[str, bytes], KeyShares], dict[str, bytes]],
+) -> Callable[[dict[str, Any], bytes], bytes]:
+    """Rewrite the ciphertexts of an owner's KeyShares message (other messages pass)."""
+
+    def rewrite(obj: dict[str, Any], data: bytes) -> bytes:
+        if obj.get("format") != KeyShares.FORMAT:
+            return data
+        msg = KeyShares.from_bytes(
+            data, task_id=obj["task_id"], round=obj["round"], participant=obj["participant"]
+        )
+        return KeyShares(
+            task_id=msg.task_id,
+            round=msg.round,
+            participant=msg.participant,
+            self_mask_commitment=msg.self_mask_commitment,
+            ciphertexts=change(dict(msg.ciphertexts), msg),
+        ).to_bytes()
+
+    return rewrite
+
+
+@dataclass
+class World:
+    chain: EmbeddedChain
+    store: LocalDirStore
+    c: Consortium
+    cfg: TaskConfig
+    task_id: int
+    actions: list[NodeAction] = field(default_factory=list)
+
+    @property
+    def co(self) -> Any:
+        return self.c.coordinator
+
+    @property
+    def blobs(self) -> TaskBlobs:
+        return TaskBlobs(self.store, self.cfg)
+
+    def addr(self, i: int) -> str:
+        return str(self.c.participants[i].address)
+
+    def trainer(self, i: int, store: Any = None) -> RecordingTrainer:
+        return RecordingTrainer(
+            f"owner-{i}",
+            self.c.participants[i],
+            self.c.coordinator,
+            store or self.store,
+            _local_data(SAMPLES[i], i),
+            task_id=self.task_id,
+        )
+
+    def run(self, trainers: list[RecordingTrainer]) -> list[RoundRecord]:
+        nodes: list[Any] = [
+            *trainers,
+            SecureAggregatorNode(
+                "agg", self.c.participants[AGGREGATOR], self.co, self.store, task_id=self.task_id
+            ),
+            KeeperNode("keeper", self.c.sponsor, self.co, task_id=self.task_id),
+        ]
+        return run_task(
+            self.co, self.task_id, nodes, ledger=GasLedger(), on_action=self.actions.append
+        )
+
+    def view(self, round: int = 1) -> SecureRoundView:
+        return SecureRoundView(self.co, self.blobs, self.task_id, round)
+
+    def poll_until(self, trainers: list[RecordingTrainer], phase: Phase) -> None:
+        for _ in range(20):
+            if self.co.get_task(self.task_id).phase == phase:
+                return
+            for t in trainers:
+                t.poll()
+        raise AssertionError(f"never reached {phase.name}")
+
+
+def _world(chain: EmbeddedChain, tmp_path: Path, *, members: int = 5, secure: bool = True) -> World:
+    store = LocalDirStore(tmp_path / "store")
+    c = Consortium.create(chain, store, num_participants=members, seed=41)
+    spec = ModelSpec(arch="logreg", input_dim=4, num_classes=2)
+    cfg = TaskConfig.build(
+        dataset="synthetic", model=spec, train=TrainConfig(epochs=1, batch_size=8), chunk_elems=4
+    )
+    tid = c.create_task(cfg, rounds=1, min_participants=3, seed=0, secure_aggregation=secure)
+    c.join_all(tid)
+    c.start(tid)
+    return World(chain, store, c, cfg, tid)
+
+
+def _sum_of(trainers: list[RecordingTrainer], indices: list[int]) -> tuple[np.ndarray, int]:
+    weights = [SAMPLES[i] for i in indices]
+    return weighted_sum([trainers[i].updates[1] for i in indices], weights), sum(weights)
+
+
+def _assert_round_completed_with(
+    w: World, trainers: list[RecordingTrainer], included: list[int]
+) -> None:
+    """Round 1 finalized on exactly Σ nᵢ·vᵢ over ``included``, and the audit agrees."""
+    (outcome,) = w.co.round_outcomes(w.task_id)
+    assert outcome.finalized, f"round aborted: {outcome.abort_reason!r}"
+    expected, samples = _sum_of(trainers, included)
+    agg = w.co.aggregate(w.task_id, 1)
+    assert agg is not None and agg.total_samples == samples
+    posted = w.blobs.get_vector(BlobKind.AGGREGATE, agg.blob_digest).values
+    assert np.array_equal(posted, expected)
+    report = audit_all(w.co, w.c.token, w.store)
+    assert report.passed, report.first_failure
+
+
+# ------------------------------------------------------------------ malformed masked input
+
+
+def _short(blobs: TaskBlobs, values: np.ndarray) -> tuple[bytes, bytes]:
+    return TaskBlobs.put_vector(blobs, BlobKind.MASKED, values[:-1])
+
+
+def _long(blobs: TaskBlobs, values: np.ndarray) -> tuple[bytes, bytes]:
+    return TaskBlobs.put_vector(blobs, BlobKind.MASKED, np.append(values, values[:1]))
+
+
+def _not_a_blob(blobs: TaskBlobs, values: np.ndarray) -> tuple[bytes, bytes]:
+    digest = blobs.store.put(b"FCV1 this is no masked input " + values.tobytes()[:8])
+    return digest, digest
+
+
+def _wrong_root(blobs: TaskBlobs, values: np.ndarray) -> tuple[bytes, bytes]:
+    _, digest = TaskBlobs.put_vector(blobs, BlobKind.MASKED, values)
+    return hashlib.sha256(b"a root for some other blob").digest(), digest
+
+
+@pytest.mark.parametrize(
+    "tamper",
+    [_short, _long, _not_a_blob, _wrong_root],
+    ids=["one word short", "one word long", "not a vector blob", "root does not match"],
+)
+def test_malformed_masked_input_is_excluded_on_chain_and_the_round_completes(
+    chain: EmbeddedChain,
+    tmp_path: Path,
+    tamper: Callable[[TaskBlobs, np.ndarray], tuple[bytes, bytes]],
+    accounting_holds: Any,
+) -> None:
+    # Prepare: owner 0 commits to a malformed masked input; owners 1-4 behave
+    w = _world(chain, tmp_path)
+    trainers = [w.trainer(i) for i in range(5)]
+    trainers[EVIL]._blobs = TamperingBlobs(w.store, w.cfg, tamper)
+
+    # Execute
+    records = w.run(trainers)
+
+    # Assert: committed, excluded on-chain with a reason, not withheld, earns nothing
+    evil = w.addr(EVIL)
+    assert evil in {u.participant for u in w.co.updates(w.task_id, 1)}
+    assert w.co.excluded(w.task_id, 1) == [evil]
+    assert set(records[0].excluded) == {evil} and records[0].excluded[evil]
+    assert w.co.withheld(w.task_id, 1) == []
+    _assert_round_completed_with(w, trainers, [1, 2, 3, 4])
+    rps = w.co.reward_per_sample(w.task_id, 1)
+    for i in range(5):
+        m = w.co.get_member(w.task_id, w.addr(i))
+        assert m.claimable + m.pending == (0 if i == EVIL else SAMPLES[i] * rps)
+    assert accounting_holds(w.co, w.c.token)
+
+
+# ------------------------------------------------------------------ key shares
+
+
+def test_a_share_failing_authentication_is_recorded_by_its_recipient_and_the_round_completes(
+    chain: EmbeddedChain, tmp_path: Path, accounting_holds: Any
+) -> None:
+    # Prepare: owner 0's sealed bundle for owner 1 is random bytes of the right length
+    w = _world(chain, tmp_path)
+    victim = w.addr(VICTIM)
+
+    def garble_one(cts: dict[str, bytes], _: KeyShares) -> dict[str, bytes]:
+        return {**cts, victim: os.urandom(len(cts[victim]))}
+
+    trainers = [w.trainer(i) for i in range(5)]
+    trainers[EVIL].store = RewritingStore(w.store, _shares_rewriter(garble_one))
+
+    # Execute
+    w.run(trainers)
+    unmasked = w.view().unmask_messages
+
+    # Assert: the victim names owner 0, nobody else names anyone; owner 0's input still
+    # unmasks (t = 3 of its other neighbours' shares) and counts
+    evil = w.addr(EVIL)
+    assert set(unmasked) == {w.addr(i) for i in range(5)}
+    assert {who: m.bad_senders for who, m in unmasked.items()} == {
+        w.addr(i): ((evil,) if i == VICTIM else ()) for i in range(5)
+    }
+    assert evil not in unmasked[victim].self_mask_shares
+    reported = {a.node: a.detail["bad_senders"] for a in w.actions if a.kind == "unmask"}
+    assert reported[f"owner-{VICTIM}"] == [evil]
+    assert w.co.excluded(w.task_id, 1) == [] and w.co.withheld(w.task_id, 1) == []
+    _assert_round_completed_with(w, trainers, [0, 1, 2, 3, 4])
+    assert accounting_holds(w.co, w.c.token)
+
+
+def test_shares_addressed_to_a_non_neighbour_are_refused(
+    chain: EmbeddedChain, tmp_path: Path, accounting_holds: Any
+) -> None:
+    # Prepare: six members; member 5 never advertises keys, so it is nobody's neighbour this
+    # round. Owner 0 seals its bundles as it should and adds one for member 5.
+    w = _world(chain, tmp_path, members=6)
+    stranger = w.addr(5)
+
+    def add_stranger(cts: dict[str, bytes], _: KeyShares) -> dict[str, bytes]:
+        return {**cts, stranger: os.urandom(len(next(iter(cts.values()))))}
+
+    trainers = [w.trainer(i) for i in range(5)]
+    trainers[EVIL].store = RewritingStore(w.store, _shares_rewriter(add_stranger))
+
+    # Execute
+    w.run(trainers)
+    view = w.view()
+    digest = w.co.phase_digests(w.task_id, 1, "KeysShared")[w.addr(EVIL)]
+    sent = KeyShares.from_bytes(
+        w.store.get(digest), task_id=w.task_id, round=1, participant=w.addr(EVIL)
+    )
+
+    # Assert: the message really did carry a share for a non-neighbour ...
+    assert stranger not in view.adverts
+    assert set(sent.ciphertexts) == {w.addr(i) for i in range(1, 6)}
+    # ... and it was refused: owner 0 is not in U2 and its input is not in the sum
+    assert w.addr(EVIL) not in view.u2, "key shares for a non-neighbour were accepted into U2"
+    _assert_round_completed_with(w, trainers, [1, 2, 3, 4])
+    assert accounting_holds(w.co, w.c.token)
+
+
+# ------------------------------------------------------------------ key adverts
+
+
+def test_a_public_key_copied_from_another_owner_does_not_stop_the_round(
+    chain: EmbeddedChain, tmp_path: Path, accounting_holds: Any
+) -> None:
+    # Prepare: owner 0 advertises after owner 1, reusing owner 1's encryption public key
+    w = _world(chain, tmp_path)
+    victim = w.addr(VICTIM)
+
+    def copy_key(obj: dict[str, Any], data: bytes) -> bytes:
+        if obj.get("format") != KeyAdvert.FORMAT:
+            return data
+        digest = w.co.phase_digests(w.task_id, obj["round"], "KeysAdvertised")[victim]
+        theirs = KeyAdvert.from_bytes(
+            w.store.get(digest), task_id=w.task_id, round=obj["round"], participant=victim
+        )
+        return KeyAdvert(
+            task_id=obj["task_id"],
+            round=obj["round"],
+            participant=obj["participant"],
+            enc_pk=theirs.enc_pk,
+            mask_pk=bytes.fromhex(obj["mask_pk"]),
+        ).to_bytes()
+
+    trainers = [w.trainer(i) for i in range(5)]
+    trainers[EVIL].store = RewritingStore(w.store, copy_key)
+
+    # Execute: owner 0 polls last, so owner 1's advert is on-chain first
+    w.run([*trainers[1:], trainers[EVIL]])
+    view = w.view()
+    advertised = w.co.phase_digests(w.task_id, 1, "KeysAdvertised")
+
+    copied = KeyAdvert.from_bytes(
+        w.store.get(advertised[w.addr(EVIL)]), task_id=w.task_id, round=1, participant=w.addr(EVIL)
+    )
+
+    # Assert: the copy happened ...
+    assert list(advertised).index(victim) < list(advertised).index(w.addr(EVIL))
+    assert copied.enc_pk == view.adverts[victim].enc_pk
+    # ... the first advertiser keeps its place and the round completes without the copier
+    _assert_round_completed_with(w, trainers, [1, 2, 3, 4])
+    assert victim in view.u3 and w.addr(EVIL) not in view.u3
+    assert accounting_holds(w.co, w.c.token)
+
+
+def test_a_key_advertised_twice_is_refused_and_the_first_advert_stands(
+    chain: EmbeddedChain, tmp_path: Path, accounting_holds: Any
+) -> None:
+    # Prepare: owner 0 advertises; then it sends a second, different advert for the round
+    w = _world(chain, tmp_path)
+    trainers = [w.trainer(i) for i in range(5)]
+    assert trainers[EVIL].poll() is not None
+    first = w.co.phase_digests(w.task_id, 1, "KeysAdvertised")[w.addr(EVIL)]
+    other = ClientRound(task_id=w.task_id, round=1, address=w.addr(EVIL)).advertise()
+    second = w.store.put(other.to_bytes())
+    assert second != first
+
+    # Execute
+    with pytest.raises(ContractRevert) as refused:
+        w.co.advertise_keys(w.c.participants[EVIL], w.task_id, 1, second)
+    advertised = w.co.get_task(w.task_id).advertised
+    again = trainers[EVIL].poll()
+    w.run(trainers)
+
+    # Assert
+    assert refused.value.error == "AlreadySubmitted"
+    assert refused.value.args_by_name["phase"] == Phase.ADVERTISE
+    assert refused.value.args_by_name["account"] == w.addr(EVIL)
+    assert advertised == 1 and again is None
+    assert w.co.phase_digests(w.task_id, 1, "KeysAdvertised")[w.addr(EVIL)] == first
+    _assert_round_completed_with(w, trainers, [0, 1, 2, 3, 4])  # owner 0's secrets fit advert 1
+    assert accounting_holds(w.co, w.c.token)
+
+
+# ------------------------------------------------------------------ unmask
+
+
+def test_a_second_unmask_message_is_refused_and_the_first_stands(
+    chain: EmbeddedChain, tmp_path: Path, accounting_holds: Any
+) -> None:
+    # Prepare: everyone reaches the unmask phase; owner 0 posts its unmask shares
+    w = _world(chain, tmp_path)
+    trainers = [w.trainer(i) for i in range(5)]
+    w.poll_until(trainers, Phase.UNMASK)
+    assert trainers[EVIL].poll() is not None
+    first = w.co.phase_digests(w.task_id, 1, "UnmaskSharesPosted")[w.addr(EVIL)]
+    second = w.store.put(b'{"a second unmask message":true}')
+
+    # Execute
+    with pytest.raises(ContractRevert) as refused:
+        w.co.unmask(w.c.participants[EVIL], w.task_id, 1, second)
+    info = w.co.get_task(w.task_id)
+    again = trainers[EVIL].poll()
+    w.run(trainers)
+
+    # Assert
+    assert refused.value.error == "AlreadySubmitted"
+    assert refused.value.args_by_name["phase"] == Phase.UNMASK
+    assert refused.value.args_by_name["account"] == w.addr(EVIL)
+    assert info.phase == Phase.UNMASK and info.unmasked == 1 and again is None
+    assert w.co.phase_digests(w.task_id, 1, "UnmaskSharesPosted")[w.addr(EVIL)] == first
+    _assert_round_completed_with(w, trainers, [0, 1, 2, 3, 4])
+    assert accounting_holds(w.co, w.c.token)
+
+
+# ------------------------------------------------------------------ secure vs plaintext tasks
+
+
+def test_secure_phases_on_a_plaintext_task_are_refused(
+    chain: EmbeddedChain, tmp_path: Path, accounting_holds: Any
+) -> None:
+    # Prepare
+    w = _world(chain, tmp_path, secure=False)
+    member = w.c.participants[0]
+    digest = w.store.put(b"not a message")
+    calls = {
+        "advertise_keys": lambda: w.co.advertise_keys(member, w.task_id, 1, digest),
+        "share_keys": lambda: w.co.share_keys(member, w.task_id, 1, digest),
+        "unmask": lambda: w.co.unmask(member, w.task_id, 1, digest),
+        "post_secure_aggregate": lambda: w.co.post_secure_aggregate(
+            member, w.task_id, 1, digest, digest, digest
+        ),
+    }
+    before = w.co.get_task(w.task_id)
+
+    # Execute
+    errors: dict[str, str] = {}
+    for name, call in calls.items():
+        with pytest.raises(ContractRevert) as refused:
+            call()
+        errors[name] = refused.value.error
+
+    # Assert
+    assert errors == dict.fromkeys(calls, "NotSecure")
+    assert w.co.get_task(w.task_id) == before
+    for event in ("KeysAdvertised", "KeysShared", "UnmaskSharesPosted"):
+        assert w.co.phase_digests(w.task_id, 1, event) == {}
+    assert accounting_holds(w.co, w.c.token)
+
+
+def _plaintext_post(w: World) -> ContractRevert:
+    """Post the round's (correct) aggregate through the plaintext entry point."""
+    view = w.view()
+    total = view.aggregate()
+    root, digest = w.blobs.put_vector(BlobKind.AGGREGATE, total)
+    with pytest.raises(ContractRevert) as refused:
+        w.co.post_aggregate(w.c.participants[AGGREGATOR], w.task_id, 1, root, digest, digest, [])
+    return refused.value
+
+
+def test_a_plaintext_aggregate_on_a_secure_task_is_refused(
+    chain: EmbeddedChain, tmp_path: Path, accounting_holds: Any
+) -> None:
+    # Prepare: a secure round in its aggregate phase
+    w = _world(chain, tmp_path)
+    trainers = [w.trainer(i) for i in range(5)]
+    w.poll_until(trainers, Phase.AGGREGATE)
+
+    # Execute
+    refused = _plaintext_post(w)
+    after = w.co.aggregate(w.task_id, 1)
+    w.run(trainers)
+
+    # Assert: nothing was posted; the secure aggregator then completes the round
+    assert after is None
+    assert w.co.get_task(w.task_id).phase == Phase.COMPLETED
+    assert len([a for a in w.actions if a.kind == "aggregate"]) == 1
+    assert refused.operation == "post_aggregate"
+    _assert_round_completed_with(w, trainers, [0, 1, 2, 3, 4])
+    assert accounting_holds(w.co, w.c.token)
+
+
+def test_a_plaintext_aggregate_on_a_secure_task_is_refused_with_an_error_that_says_why(
+    chain: EmbeddedChain, tmp_path: Path
+) -> None:
+    # Prepare: a secure round in its aggregate phase
+    w = _world(chain, tmp_path)
+    trainers = [w.trainer(i) for i in range(5)]
+    w.poll_until(trainers, Phase.AGGREGATE)
+
+    # Execute
+    refused = _plaintext_post(w)
+
+    # Assert: a phase error must name a phase other than the one the task is in
+    args = refused.args_by_name
+    assert refused.error != "WrongPhase" or args["expected"] != args["actual"], (
+        f"refused with the self-contradictory {refused}"
+    )

@@ -1,0 +1,211 @@
+"""Secure aggregation end to end, as a user runs it: `run_demo` with SecAgg+ and 30 % dropout on
+the embedded chain, and on anvil the CLI (`fedchain demo --secure-aggregation --dropout 0.3`,
+then `fedchain audit`) across processes; a flipped byte in one stored masked input then fails
+the audit naming its round."""
+
+from __future__ import annotations
+
+import json
+import os
+import re
+import signal
+import subprocess
+import sys
+from collections.abc import Iterator
+from pathlib import Path
+
+import pytest
+from typer.testing import CliRunner
+
+from fedchain.chain import CoordinatorClient, Deployment, Transactor, open_chain
+from fedchain.cli.main import app
+from fedchain.codec.blob import HEADER_SIZE, MAGIC, BlobKind
+from fedchain.sim.consortium import TokenPlan
+from fedchain.sim.demo import DemoConfig, run_demo
+from fedchain.sim.faults import DropoutPlan
+
+FEDCHAIN = Path(sys.executable).with_name("fedchain")
+ABORT_REASONS = {"TOO_FEW_UPDATES", "NO_AGGREGATE"}
+
+
+def _vector_blobs(store: Path) -> dict[BlobKind, set[str]]:
+    """Stored vector blobs by the kind their header declares (magic b"FCV1", kind at byte 4)."""
+    out: dict[BlobKind, set[str]] = {}
+    for path in store.rglob("*"):
+        if not path.is_file() or path.name.startswith("."):
+            continue
+        head = path.read_bytes()[:HEADER_SIZE]
+        if head[:4] == MAGIC and len(head) == HEADER_SIZE:
+            out.setdefault(BlobKind(head[4]), set()).add(path.name)
+    return out
+
+
+@pytest.mark.slow
+def test_secure_demo_with_dropouts_audits_and_learns(tmp_path: Path) -> None:
+    # Prepare
+    cfg = DemoConfig(
+        secure_aggregation=True,
+        dropout=0.3,
+        clients=10,
+        rounds=3,
+        seed=7,
+        workdir=tmp_path / "w",
+    )
+    plan = DropoutPlan(
+        num_participants=cfg.clients, fraction=cfg.dropout, seed=cfg.seed, secure=True
+    )
+
+    # Execute
+    report = run_demo(cfg)
+
+    # Assert: every round verified, each one finalized or aborted with a reason
+    assert report.audit["passed"] is True, report.audit
+    assert report.audit["rounds_verified"] == cfg.rounds
+    assert [r["round"] for r in report.rounds] == [1, 2, 3]
+    address = {p.name: p.address for p in report.rewards}
+    for r in report.rounds:
+        rnd = int(r["round"])  # type: ignore[call-overload]
+        if not r["finalized"]:
+            assert r["abort_reason"] in ABORT_REASONS and r["model_digest"] is None, r
+            continue
+        assert r["abort_reason"] is None and r["model_digest"], r
+        stages = {i: plan.stage(rnd, i) for i in range(cfg.clients)}
+        # U3: owners that stayed or vanished only after their masked input; the latter withheld
+        survivors = [i for i, s in stages.items() if s is None or s == 3]
+        withheld = {address[f"owner-{i:02d}"] for i, s in stages.items() if s == 3}
+        assert r["included"] == len(survivors), r
+        assert set(r["withheld"]) == withheld, r  # type: ignore[call-overload]
+        assert r["excluded"] == [], r
+    # nobody lost a stake; no plaintext update was ever stored
+    assert {p.stake_returned for p in report.rewards} == {float(TokenPlan().stake)}
+    assert sum(p.rewards for p in report.rewards) > 0
+    kinds = _vector_blobs(tmp_path / "w" / "store")
+    assert BlobKind.UPDATE not in kinds and kinds.get(BlobKind.MASKED)
+    # it learns: within 3 points of the same model trained centrally with the same budget
+    assert report.final_accuracy >= report.centralized_accuracy - 0.03, (
+        report.final_accuracy,
+        report.centralized_accuracy,
+    )
+
+
+# ------------------------------------------------------------------ anvil, through the CLI
+
+
+def _anvils_for(workdir: Path) -> list[int]:
+    """Live anvil processes whose command line names this workdir (ours, nobody else's)."""
+    pids = []
+    for entry in Path("/proc").iterdir():
+        if not entry.name.isdigit():
+            continue
+        try:
+            cmd = (entry / "cmdline").read_bytes().split(b"\0")
+            state = (entry / "stat").read_text().rsplit(")", 1)[1].split()[0]
+        except OSError:
+            continue
+        if (
+            state != "Z"
+            and cmd
+            and b"anvil" in Path(os.fsdecode(cmd[0])).name.encode()
+            and str(workdir).encode() in b" ".join(cmd)
+        ):
+            pids.append(int(entry.name))
+    return pids
+
+
+def _audit(workdir: Path) -> tuple[int, str]:
+    result = CliRunner().invoke(app, ["audit", "--chain", "anvil", "--workdir", str(workdir)])
+    return result.exit_code, result.output
+
+
+@pytest.fixture
+def workdir(tmp_path: Path) -> Iterator[Path]:
+    """A fresh workdir; if a failed run left an anvil on it, that anvil (ours) is stopped."""
+    w = tmp_path / "w"
+    yield w
+    for pid in _anvils_for(w):
+        os.kill(pid, signal.SIGTERM)
+
+
+def _finalized_masked_input(workdir: Path) -> tuple[int, str, str]:
+    """(round, participant, digest hex) of one masked input a finalized round aggregated."""
+    deployment = Deployment.load(workdir / "deployment.json")
+    with open_chain("anvil", workdir=workdir) as backend:
+        co = CoordinatorClient(
+            Transactor(backend), deployment.coordinator, from_block=deployment.deploy_block
+        )
+        (task_id,) = co.task_ids()
+        for outcome in co.round_outcomes(task_id):
+            if not outcome.finalized:
+                continue
+            excluded = set(co.excluded(task_id, outcome.round))
+            for u in co.updates(task_id, outcome.round):
+                if u.participant not in excluded:
+                    return outcome.round, u.participant, u.blob_digest.hex()
+    raise AssertionError("no finalized round aggregated a masked input")
+
+
+@pytest.mark.slow
+@pytest.mark.anvil
+def test_secure_cli_demo_then_audit_on_anvil_and_a_flipped_masked_byte_is_caught(
+    tmp_path: Path, workdir: Path
+) -> None:
+    # Prepare
+    assert FEDCHAIN.is_file(), f"console script not installed at {FEDCHAIN}"
+    report = tmp_path / "report.json"
+    env = {**os.environ, "COLUMNS": "200", "NO_COLOR": "1"}
+
+    # Execute: the demo in its own process, then an audit
+    demo = subprocess.run(
+        [
+            str(FEDCHAIN),
+            "demo",
+            "--secure-aggregation",
+            "--dropout",
+            "0.3",
+            "--chain",
+            "anvil",
+            "--workdir",
+            str(workdir),
+            "--clients",
+            "5",
+            "--rounds",
+            "2",
+            "--report",
+            str(report),
+        ],
+        cwd=tmp_path,
+        env=env,
+        capture_output=True,
+        text=True,
+        timeout=600,
+        check=False,
+    )
+    audit_ok, audit_ok_out = _audit(workdir)
+
+    # Assert
+    assert demo.returncode == 0, demo.stdout + demo.stderr
+    data = json.loads(report.read_text())
+    assert data["chain"] == "anvil" and data["audit"]["passed"] is True
+    assert all(r["finalized"] or r["abort_reason"] in ABORT_REASONS for r in data["rounds"])
+    assert audit_ok == 0, audit_ok_out
+    assert "PASS" in audit_ok_out and "2 rounds verified" in audit_ok_out
+    assert _anvils_for(workdir) == [], "an anvil was left running"
+
+    # Prepare: one masked input of a finalized round, found by its header among the blobs
+    round_, participant, digest = _finalized_masked_input(workdir)
+    masked = _vector_blobs(workdir / "store")[BlobKind.MASKED]
+    assert digest in masked
+    blob = workdir / "store" / digest[:2] / digest
+    raw = bytearray(blob.read_bytes())
+    raw[-1] ^= 0x01
+
+    # Execute: flip one byte of its payload and audit again
+    blob.write_bytes(bytes(raw))
+    audit_bad, out = _audit(workdir)
+
+    # Assert
+    assert audit_bad == 1, out
+    assert "FAIL" in out
+    assert re.search(rf"\bround {round_}\b", out), out
+    assert participant in out, out
+    assert _anvils_for(workdir) == [], "the failing audit left an anvil running"
