@@ -5,7 +5,13 @@ from __future__ import annotations
 import runpy
 import sys
 
-BENCHMARKS = ("benchmarks.gas", "benchmarks.accuracy", "benchmarks.walltime", "benchmarks.secagg")
+BENCHMARKS = (
+    "benchmarks.gas",
+    "benchmarks.accuracy",
+    "benchmarks.walltime",
+    "benchmarks.memory",
+    "benchmarks.secagg",
+)
 
 
 def main() -> None:
