@@ -21,6 +21,9 @@ def main() -> None:
         sys.argv = [name]
         try:
             runpy.run_module(name, run_name="__main__")
+        except SystemExit as exc:  # each script ends with `raise SystemExit(main())`
+            if exc.code not in (None, 0):
+                raise
         finally:
             sys.argv = saved
 

@@ -1,7 +1,7 @@
 """Secure aggregation (SecAgg+) cost, beside the plaintext round: ``python -m benchmarks.secagg``.
 
-    python -m benchmarks.secagg            # full grid (~10-15 min on 2 loaded cores)
-    python -m benchmarks.secagg --quick    # n ∈ {10, 100}, d ∈ {10⁴, 10⁵} (~1 min)
+    python -m benchmarks.secagg            # full grid (~10-13 min on 2 cores)
+    python -m benchmarks.secagg --quick    # n ∈ {10, 100}, d ∈ {10⁴, 10⁵} (~30 s)
 
 What runs. The pure protocol of ``fedchain.secagg``, no chain and no store: every participant of
 a round is a real :class:`~fedchain.secagg.ClientRound` in this one process, driven through the

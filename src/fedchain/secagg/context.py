@@ -82,11 +82,13 @@ class RoundContext:
             participants=participants,
             seed=seed,
             k=default_k if k is None else k,
-            threshold=default_t if threshold is None else threshold,
+            threshold=(default_t if k is None else k // 2 + 1) if threshold is None else threshold,
         )
 
     def check_member(self, address: str) -> str:
         """``address`` if it is one of this round's participants, else :class:`SecAggError`."""
+        if address in self._index:
+            return address  # already a checked participant: skip the checksum hash
         if check_address(address) not in self._index:
             raise SecAggError(
                 f"{address} is not a participant of task {self.task_id} round {self.round}"
