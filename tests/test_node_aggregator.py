@@ -4,62 +4,24 @@ excluded on-chain and the round still finalizes, and every token stays accounted
 
 from __future__ import annotations
 
-from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
+import node_world as world
 import numpy as np
 import pytest
 
 from fedchain.aggregation import apply_aggregate, weighted_sum
-from fedchain.audit import accounting_verdict, audit_all
+from fedchain.audit import audit_all
 from fedchain.chain import AbortReason, EmbeddedChain, Phase
 from fedchain.codec.blob import BlobKind, decode_vector_blob
 from fedchain.codec.fixedpoint import dequantize
-from fedchain.learning import ModelSpec, TrainConfig
-from fedchain.node import AggregatorNode, KeeperNode, LocalData, TaskConfig, TrainerNode
-from fedchain.sim.consortium import Consortium
-from fedchain.storage import LocalDirStore
 
-SAMPLES = (23, 37, 51, 64)
-
-
-@dataclass
-class World:
-    chain: EmbeddedChain
-    store: LocalDirStore
-    c: Consortium
-    cfg: TaskConfig
-    task_id: int
-    data: list[LocalData]
-
-    def trainer(self, i: int) -> TrainerNode:
-        return TrainerNode(
-            f"t{i}",
-            self.c.participants[i],
-            self.c.coordinator,
-            self.store,
-            self.data[i],
-            task_id=self.task_id,
-        )
-
-    def aggregator(self, i: int = 0) -> AggregatorNode:
-        return AggregatorNode(
-            f"agg{i}", self.c.participants[i], self.c.coordinator, self.store, task_id=self.task_id
-        )
-
-    def keeper(self) -> KeeperNode:
-        return KeeperNode("keeper", self.c.sponsor, self.c.coordinator, task_id=self.task_id)
-
-    def info(self) -> Any:
-        return self.c.coordinator.get_task(self.task_id)
-
-
-def _local_data(n: int, seed: int) -> LocalData:
-    rng = np.random.default_rng(seed)
-    x = rng.normal(size=(n, 4)).astype(np.float32)
-    y = (x[:, 0] + 0.5 * x[:, 1] > 0).astype(np.int64)
-    return LocalData(x, y)
+SAMPLES = world.SAMPLES
+World = world.World
+_local_data = world.local_data
+_past = world.past
+_accounted = world.accounted
 
 
 def _world(
@@ -70,28 +32,9 @@ def _world(
     rounds: int = 2,
     min_participants: int = 2,
 ) -> World:
-    store = LocalDirStore(tmp_path / "store")
-    c = Consortium.create(chain, store, num_participants=clients, seed=12)
-    spec = ModelSpec(arch="logreg", input_dim=4, num_classes=2)
-    cfg = TaskConfig.build(
-        dataset="synthetic", model=spec, train=TrainConfig(epochs=1, batch_size=8), chunk_elems=4
+    return world.make_world(
+        chain, tmp_path, seed=12, clients=clients, rounds=rounds, min_participants=min_participants
     )
-    tid = c.create_task(cfg, rounds=rounds, min_participants=min_participants, seed=0)
-    c.join_all(tid)
-    c.start(tid)
-    return World(chain, store, c, cfg, tid, [_local_data(SAMPLES[i], i) for i in range(clients)])
-
-
-def _past(chain: EmbeddedChain, t: int) -> None:
-    """Move the clock so that the latest block is at or after ``t``."""
-    while chain.now() < t:
-        chain.advance_time(t - chain.now() + 1)
-
-
-def _accounted(w: World, accounting_holds: Any) -> None:
-    v = accounting_verdict(w.c.coordinator, w.c.token, w.c.coordinator.task_ids())
-    assert v.passed, v.problems
-    assert accounting_holds(w.c.coordinator, w.c.token)
 
 
 def _vector(w: World, kind: BlobKind, digest: bytes) -> np.ndarray:

@@ -4,70 +4,27 @@ is exactly the blob it stored (digest, Merkle root checked on-chain, shape, samp
 from __future__ import annotations
 
 import hashlib
-from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
+import node_world as world
 import numpy as np
 from eth_abi import encode as abi_encode
 from eth_utils import keccak
 
-from fedchain.audit import accounting_verdict
 from fedchain.chain import EmbeddedChain
 from fedchain.codec.blob import HEADER_SIZE, BlobKind, decode_vector_blob
 from fedchain.codec.merkle import chunk_leaves, merkle_proof, merkle_root
-from fedchain.learning import ModelSpec, TrainConfig
-from fedchain.node import LocalData, TaskConfig, TrainerNode
-from fedchain.sim.consortium import Consortium
-from fedchain.storage import LocalDirStore
 
-SAMPLES = (23, 37, 51, 64)
-
-
-@dataclass
-class World:
-    chain: EmbeddedChain
-    store: LocalDirStore
-    c: Consortium
-    cfg: TaskConfig
-    task_id: int
-    data: list[LocalData]
-
-    def trainer(self, i: int) -> TrainerNode:
-        return TrainerNode(
-            f"t{i}",
-            self.c.participants[i],
-            self.c.coordinator,
-            self.store,
-            self.data[i],
-            task_id=self.task_id,
-        )
-
-
-def _local_data(n: int, seed: int) -> LocalData:
-    rng = np.random.default_rng(seed)
-    x = rng.normal(size=(n, 4)).astype(np.float32)
-    y = (x[:, 0] + 0.5 * x[:, 1] > 0).astype(np.int64)
-    return LocalData(x, y)
+SAMPLES = world.SAMPLES
+World = world.World
+_local_data = world.local_data
+_past = world.past
+_accounted = world.accounted
 
 
 def _world(chain: EmbeddedChain, tmp_path: Path, *, clients: int = 3, rounds: int = 2) -> World:
-    store = LocalDirStore(tmp_path / "store")
-    c = Consortium.create(chain, store, num_participants=clients, seed=11)
-    spec = ModelSpec(arch="logreg", input_dim=4, num_classes=2)
-    cfg = TaskConfig.build(
-        dataset="synthetic", model=spec, train=TrainConfig(epochs=1, batch_size=8), chunk_elems=4
-    )
-    tid = c.create_task(cfg, rounds=rounds, min_participants=2, seed=0)
-    c.join_all(tid)
-    c.start(tid)
-    return World(chain, store, c, cfg, tid, [_local_data(SAMPLES[i], i) for i in range(clients)])
-
-
-def _accounted(w: World, accounting_holds: Any) -> None:
-    v = accounting_verdict(w.c.coordinator, w.c.token, w.c.coordinator.task_ids())
-    assert v.passed, v.problems
-    assert accounting_holds(w.c.coordinator, w.c.token)
+    return world.make_world(chain, tmp_path, seed=11, clients=clients, rounds=rounds)
 
 
 def test_trainer_commits_exactly_once_per_round(
