@@ -21,6 +21,7 @@ from typing import Any
 
 from eth_tester import EthereumTester, PyEVMBackend
 from eth_tester.exceptions import TransactionFailed as TesterTransactionFailed
+from eth_utils.exceptions import ValidationError as EthUtilsValidationError
 from hexbytes import HexBytes
 from web3 import Web3
 from web3.providers.eth_tester import EthereumTesterProvider
@@ -129,7 +130,14 @@ class EmbeddedChain(ChainBackend):
 
     def fund(self, address: str, wei: int) -> None:
         with self.lock:
-            self.w3.eth.send_transaction({"from": self._faucet, "to": address, "value": Wei(wei)})
+            try:
+                self.w3.eth.send_transaction(
+                    {"from": self._faucet, "to": address, "value": Wei(wei)}
+                )
+            except EthUtilsValidationError as exc:
+                raise ChainError(
+                    f"the embedded chain cannot give {address} {wei} wei: {exc}"
+                ) from exc
 
     def advance_time(self, seconds: int) -> None:
         with self.lock:

@@ -13,6 +13,7 @@ from typing import Any
 
 from eth_account import Account
 from eth_account.signers.local import LocalAccount
+from eth_utils.exceptions import ValidationError as EthUtilsValidationError
 from web3 import Web3
 from web3.exceptions import Web3RPCError
 
@@ -98,8 +99,10 @@ class Transactor:
             signed = account.sign_transaction(tx)
             try:
                 tx_hash = self.chain.w3.eth.send_raw_transaction(signed.raw_transaction)
-            except Web3RPCError as exc:
-                self._nonces.pop(account.address, None)  # re-read it: the node refused the tx
+            except (Web3RPCError, EthUtilsValidationError) as exc:
+                # The node refused it (eth-tester says so with a ValidationError, e.g. a nonce
+                # another client of the same key used): re-read the nonce next time.
+                self._nonces.pop(account.address, None)
                 raise ChainError(f"{operation}: the node refused the transaction: {exc}") from exc
             self._nonces[account.address] += 1
             receipt = self.chain.wait_for_receipt(tx_hash)
