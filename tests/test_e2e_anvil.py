@@ -16,39 +16,12 @@ from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
-from typer.testing import CliRunner
-
-from fedchain.cli.main import app
+from anvil_procs import anvils_for as _anvils_for
+from anvil_procs import audit_anvil as _audit
 
 pytestmark = [pytest.mark.slow, pytest.mark.anvil]
 
 FEDCHAIN = Path(sys.executable).with_name("fedchain")
-
-
-def _anvils_for(workdir: Path) -> list[int]:
-    """Live anvil processes whose command line names this workdir (ours, nobody else's)."""
-    pids = []
-    for entry in Path("/proc").iterdir():
-        if not entry.name.isdigit():
-            continue
-        try:
-            cmd = (entry / "cmdline").read_bytes().split(b"\0")
-            state = (entry / "stat").read_text().rsplit(")", 1)[1].split()[0]
-        except OSError:
-            continue
-        if (
-            state != "Z"
-            and cmd
-            and b"anvil" in Path(os.fsdecode(cmd[0])).name.encode()
-            and str(workdir).encode() in b" ".join(cmd)
-        ):
-            pids.append(int(entry.name))
-    return pids
-
-
-def _audit(workdir: Path) -> tuple[int, str]:
-    result = CliRunner().invoke(app, ["audit", "--chain", "anvil", "--workdir", str(workdir)])
-    return result.exit_code, result.output
 
 
 def _fedchain(*args: str, cwd: Path) -> subprocess.CompletedProcess[str]:

@@ -17,6 +17,7 @@ from pathlib import Path
 
 import numpy as np
 import pytest
+from recording_trainer import RecordingTrainer
 
 from fedchain.aggregation import apply_aggregate, weighted_sum
 from fedchain.audit import accounting_verdict, audit_all
@@ -24,7 +25,7 @@ from fedchain.chain import AbortReason, EmbeddedChain, GasLedger
 from fedchain.codec.blob import BlobKind
 from fedchain.learning import ModelSpec, TrainConfig
 from fedchain.node import KeeperNode, LocalData, TaskBlobs, TaskConfig
-from fedchain.node.secure import SecureAggregatorNode, SecureRoundView, SecureTrainerNode
+from fedchain.node.secure import SecureAggregatorNode, SecureRoundView
 from fedchain.sim.consortium import TOKEN, Consortium, TokenPlan
 from fedchain.sim.faults import DropoutNode
 from fedchain.sim.runner import run_task
@@ -68,19 +69,6 @@ class FixedPlan(SeededPlan):
 
     def pattern(self, round: int) -> dict[int, int]:
         return self.patterns.get(round, {})
-
-
-class RecordingTrainer(SecureTrainerNode):
-    """A secure trainer that also keeps, in memory, the plaintext update it masks each round."""
-
-    def __init__(self, *args: object, **kwargs: object) -> None:
-        super().__init__(*args, **kwargs)
-        self.updates: dict[int, np.ndarray] = {}
-
-    def compute_update(self, base_digest: bytes, round: int) -> tuple[np.ndarray, float]:
-        update, loss = super().compute_update(base_digest, round)
-        self.updates[round] = update.copy()
-        return update, loss
 
 
 @dataclass

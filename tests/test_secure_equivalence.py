@@ -12,6 +12,7 @@ from dataclasses import dataclass
 from pathlib import Path
 
 import numpy as np
+from recording_trainer import RecordingTrainer
 
 from fedchain.aggregation import apply_aggregate, weighted_sum
 from fedchain.audit import audit_all
@@ -20,7 +21,7 @@ from fedchain.codec.blob import HEADER_SIZE, MAGIC, BlobKind, encode_vector_blob
 from fedchain.codec.digest import blob_digest
 from fedchain.learning import ModelSpec, TrainConfig
 from fedchain.node import KeeperNode, LocalData, TaskBlobs, TaskConfig
-from fedchain.node.secure import SecureAggregatorNode, SecureTrainerNode
+from fedchain.node.secure import SecureAggregatorNode
 from fedchain.node.task_config import FORMAT as TASK_CONFIG_FORMAT
 from fedchain.secagg import KeyAdvert, KeyShares, UnmaskShares
 from fedchain.sim.consortium import Consortium
@@ -51,19 +52,6 @@ class FixedPlan:
 
     def stage(self, round: int, index: int) -> int | None:
         return self.stages.get((round, index))
-
-
-class RecordingTrainer(SecureTrainerNode):
-    """A secure trainer that also keeps, in memory, the plaintext update it masks each round."""
-
-    def __init__(self, *args: object, **kwargs: object) -> None:
-        super().__init__(*args, **kwargs)
-        self.updates: dict[int, np.ndarray] = {}
-
-    def compute_update(self, base_digest: bytes, round: int) -> tuple[np.ndarray, float]:
-        update, loss = super().compute_update(base_digest, round)
-        self.updates[round] = update.copy()
-        return update, loss
 
 
 @dataclass
