@@ -25,6 +25,7 @@ from fedchain.errors import FedchainError
 
 __all__ = [
     "BlobCommitment",
+    "blob_root",
     "MerkleError",
     "chunk_leaves",
     "commit_blob",
@@ -127,9 +128,14 @@ def commit_blob(data: bytes, *, chunk_elems: int) -> BlobCommitment:
     Chunks hold ``chunk_elems`` elements of the blob's own width (from its header), so a chunk
     of an update and the same chunk of the aggregate cover the same parameters.
     """
+    return BlobCommitment(root=blob_root(data, chunk_elems=chunk_elems), digest=blob_digest(data))
+
+
+def blob_root(data: bytes, *, chunk_elems: int) -> bytes:
+    """The Merkle root alone, for callers whose store already hashes the blob."""
     if chunk_elems <= 0:
         raise MerkleError(f"chunk_elems must be positive, got {chunk_elems}")
     kind = read_header(data).kind
     payload = memoryview(data)[HEADER_SIZE:]
     leaves = chunk_leaves(payload, chunk_bytes=chunk_elems * ELEMENT_SIZE[kind])
-    return BlobCommitment(root=merkle_root(leaves), digest=blob_digest(data))
+    return merkle_root(leaves)
