@@ -91,6 +91,10 @@ contract TaskCoordinator is ReentrancyGuardTransient {
         uint32 advertRound;
         uint32 shareRound;
         uint32 unmaskRound;
+        uint32 complaintRound;
+        // Samples declared with the key shares: they fix the ring width of the round's masked
+        // inputs before anyone masks, so the commit must declare the same number.
+        uint24 sharedSamples;
     }
 
     struct Task {
@@ -201,6 +205,7 @@ contract TaskCoordinator is ReentrancyGuardTransient {
     error PhaseClosed(uint256 taskId, uint256 round, Phase phase, uint256 deadline, uint256 nowTs);
     error AlreadySubmitted(uint256 taskId, uint256 round, Phase phase, address account);
     error MissedPhase(uint256 taskId, uint256 round, Phase phase, address account);
+    error SampleCountChanged(uint256 taskId, uint256 round, uint256 declared, uint256 committed);
 
     // ---------------------------------------------------------------- events
     event TaskCreated(
@@ -249,7 +254,10 @@ contract TaskCoordinator is ReentrancyGuardTransient {
     ///         the advertise phase closes.
     event RoundSeed(uint256 indexed taskId, uint256 indexed round, bytes32 seed);
     event KeysAdvertised(uint256 indexed taskId, uint256 indexed round, address indexed participant, bytes32 digest);
-    event KeysShared(uint256 indexed taskId, uint256 indexed round, address indexed participant, bytes32 digest);
+    event KeysShared(
+        uint256 indexed taskId, uint256 indexed round, address indexed participant, bytes32 digest, uint256 samples
+    );
+    event SharesComplained(uint256 indexed taskId, uint256 indexed round, address indexed participant, bytes32 digest);
     event UnmaskSharesPosted(
         uint256 indexed taskId, uint256 indexed round, address indexed participant, bytes32 digest
     );
@@ -413,8 +421,10 @@ contract TaskCoordinator is ReentrancyGuardTransient {
         Member storage m = _members[taskId][msg.sender];
         if (!m.active) revert NotMember(taskId, msg.sender);
         if (m.lastRound == round) revert AlreadyCommitted(taskId, round, msg.sender);
-        if (s.secure && _secureMembers[taskId][msg.sender].shareRound != round) {
-            revert MissedPhase(taskId, round, Phase.Share, msg.sender);
+        if (s.secure) {
+            SecureMember memory sm = _secureMembers[taskId][msg.sender];
+            if (sm.shareRound != round) revert MissedPhase(taskId, round, Phase.Share, msg.sender);
+            if (samples != sm.sharedSamples) revert SampleCountChanged(taskId, round, sm.sharedSamples, samples);
         }
 
         (uint256 creditedRound, uint256 credited) = _credit(taskId, s, m);
@@ -459,8 +469,9 @@ contract TaskCoordinator is ReentrancyGuardTransient {
 
     /// @notice Post the unmasked aggregate of a secure round (see `postAggregate`), once the
     ///         unmask phase ended.
-    /// @param excluded Committed participants whose masked input was malformed (treated as
-    ///        dropped by the protocol; they earn nothing this round).
+    /// @param excluded Committed participants whose masked input was malformed, or whose key
+    ///        shares enough neighbours complained about (treated as dropped by the protocol;
+    ///        they earn nothing this round).
     /// @param withheld Survivors that committed a masked input but did not post their unmask
     ///        shares; recorded on-chain as such (their input is still in the sum).
     function postSecureAggregate(
@@ -549,22 +560,44 @@ contract TaskCoordinator is ReentrancyGuardTransient {
         if (c.advertised >= s.members) _enterPhase(taskId, t, s, Phase.Share);
     }
 
-    /// @notice SecAgg+ round 1: publish the digest of the key shares encrypted to neighbours.
-    function shareKeys(uint256 taskId, uint256 round, bytes32 digest) external {
+    /// @notice SecAgg+ round 1: publish the digest of the key shares encrypted to neighbours,
+    ///         and the number of local samples this member's masked input will be weighted by.
+    /// @dev The declared samples bound the round's aggregate before anyone masks, which fixes
+    ///      the width of the ring the masked inputs live in; `commitUpdate` must repeat them.
+    function shareKeys(uint256 taskId, uint256 round, bytes32 digest, uint256 samples) external {
         Task storage t = _tasks[taskId];
         RoundState memory s = t.state;
         SecureMember storage sm = _secureMember(taskId, s, round, Phase.Share, digest);
         if (sm.advertRound != round) revert MissedPhase(taskId, round, Phase.Advertise, msg.sender);
         if (sm.shareRound == round) revert AlreadySubmitted(taskId, round, Phase.Share, msg.sender);
+        if (samples == 0 || samples > MAX_SAMPLES) revert InvalidSampleCount(samples);
         sm.shareRound = uint32(round);
+        sm.sharedSamples = uint24(samples);
         SecureCounts storage c = _secureCounts[taskId];
         c.shared += 1;
-        emit KeysShared(taskId, round, msg.sender, digest);
+        emit KeysShared(taskId, round, msg.sender, digest, samples);
         if (c.shared >= c.advertised) _enterPhase(taskId, t, s, Phase.Commit);
     }
 
+    /// @notice SecAgg+ complaint, during the masked-input phase and before the caller's own
+    ///         commit: publish the digest of a message naming the neighbours whose key shares
+    ///         for the caller failed to open, with the pairwise mask seed shared with each.
+    ///         A participant enough neighbours complain about is left out of the sum (its
+    ///         self-mask could never be rebuilt) instead of making the whole round abort.
+    function complain(uint256 taskId, uint256 round, bytes32 digest) external {
+        Task storage t = _tasks[taskId];
+        RoundState memory s = t.state;
+        SecureMember storage sm = _secureMember(taskId, s, round, Phase.Commit, digest);
+        if (sm.shareRound != round) revert MissedPhase(taskId, round, Phase.Share, msg.sender);
+        if (_members[taskId][msg.sender].lastRound == round) revert AlreadyCommitted(taskId, round, msg.sender);
+        if (sm.complaintRound == round) revert AlreadySubmitted(taskId, round, Phase.Commit, msg.sender);
+        sm.complaintRound = uint32(round);
+        emit SharesComplained(taskId, round, msg.sender, digest);
+    }
+
     /// @notice SecAgg+ round 3: publish the digest of this survivor's unmask shares (for each
-    ///         neighbour: its self-mask share if it committed, its mask-key share if it dropped).
+    ///         neighbour: its self-mask share if its input is in the sum; its mask-key share and
+    ///         the pairwise seed if it dropped; the pairwise seed alone if complaints excluded it).
     function unmask(uint256 taskId, uint256 round, bytes32 digest) external {
         Task storage t = _tasks[taskId];
         RoundState memory s = t.state;

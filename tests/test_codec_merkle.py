@@ -10,11 +10,20 @@ from eth_hash.auto import keccak
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from fedchain.codec.blob import BlobKind, MalformedBlob, encode_vector_blob
+from fedchain.codec.blob import (
+    HEADER_SIZE,
+    BlobKind,
+    MalformedBlob,
+    encode_vector_blob,
+    read_header,
+    unpack_words,
+)
 from fedchain.codec.digest import blob_digest
 from fedchain.codec.merkle import (
     BlobCommitment,
     MerkleError,
+    blob_root,
+    chunk_layout,
     chunk_leaves,
     commit_blob,
     leaf_hash,
@@ -154,6 +163,114 @@ def test_chunk_proof_verifies_against_commitment() -> None:
     # Assert
     assert _oz_verify(merkle_proof(leaves, 3), root, leaf_hash(3, chunk3))
     assert not _oz_verify(merkle_proof(leaves, 3), root, leaf_hash(4, chunk3))
+
+
+def _masked_blob(n: int, bits: int, seed: int = 0) -> tuple[np.ndarray, bytes]:
+    rng = np.random.default_rng(seed)
+    values = rng.integers(0, 2**bits - 1, size=n, dtype=np.uint64, endpoint=True)
+    return values, encode_vector_blob(BlobKind.MASKED, values, frac_bits=20, ring_bits=bits)
+
+
+@pytest.mark.parametrize(
+    ("bits", "chunk_elems", "layout"),
+    [
+        (35, 4096, (4096, 4096 * 35 // 8)),  # the default: chunk_elems is a multiple of 8
+        (35, 8, (8, 35)),
+        (35, 4, (8, 35)),  # 4·35 bits is not whole bytes: rounded up to 8 elements
+        (35, 9, (16, 70)),
+        (36, 4, (4, 18)),  # 4·36 bits = 18 bytes already
+        (36, 3, (4, 18)),
+        (40, 3, (3, 15)),  # b a multiple of 8: any chunk_elems
+        (64, 5, (5, 40)),
+        (2, 1, (4, 1)),
+        (3, 1, (8, 3)),
+    ],
+)
+def test_masked_chunk_layout(bits: int, chunk_elems: int, layout: tuple[int, int]) -> None:
+    # Prepare
+    _, blob = _masked_blob(3, bits)
+
+    # Execute / Assert
+    assert chunk_layout(read_header(blob), chunk_elems=chunk_elems) == layout
+
+
+def test_fixed_width_chunk_layout_is_unchanged() -> None:
+    # Prepare
+    update = encode_vector_blob(BlobKind.UPDATE, np.ones(3, np.int32), frac_bits=20)
+    model = encode_vector_blob(BlobKind.MODEL, np.ones(3, np.int64), frac_bits=20)
+
+    # Execute / Assert
+    assert chunk_layout(read_header(update), chunk_elems=5) == (5, 20)
+    assert chunk_layout(read_header(model), chunk_elems=5) == (5, 40)
+    with pytest.raises(MerkleError, match="chunk_elems"):
+        chunk_layout(read_header(model), chunk_elems=0)
+
+
+@settings(max_examples=100, deadline=None)
+@given(
+    st.integers(min_value=2, max_value=64),
+    st.integers(min_value=1, max_value=300),
+    st.integers(min_value=1, max_value=40),
+)
+def test_masked_chunks_are_whole_elements_and_whole_bytes(
+    bits: int, n: int, chunk_elems: int
+) -> None:
+    # Prepare
+    values, blob = _masked_blob(n, bits, seed=n)
+    elems, size = chunk_layout(read_header(blob), chunk_elems=chunk_elems)
+    payload = blob[HEADER_SIZE:]
+    chunks = [payload[i : i + size] for i in range(0, len(payload), size)]
+
+    # Execute
+    root = commit_blob(blob, chunk_elems=chunk_elems).root
+
+    # Assert: the root is over those byte chunks, and chunk i decodes alone to its elements
+    assert elems >= chunk_elems and (elems * bits) % 8 == 0 and size == elems * bits // 8
+    assert elems == chunk_elems or (chunk_elems * bits) % 8 != 0
+    assert root == merkle_root([leaf_hash(i, c) for i, c in enumerate(chunks)])
+    assert root == blob_root(blob, chunk_elems=chunk_elems)
+    assert len(chunks) == -(-n // elems)
+    for i, chunk in enumerate(chunks):
+        part = values[i * elems : (i + 1) * elems]
+        np.testing.assert_array_equal(unpack_words(chunk, bits, part.size), part)
+
+
+def test_masked_chunk_proof_verifies_against_commitment() -> None:
+    # Prepare: 100 words of 35 bits, chunk_elems 8 -> 35-byte chunks, the last one 18 bytes
+    _, blob = _masked_blob(100, 35)
+    payload = blob[HEADER_SIZE:]
+    leaves = chunk_leaves(payload, chunk_bytes=35)
+    root = commit_blob(blob, chunk_elems=8).root
+
+    # Execute / Assert
+    assert len(leaves) == 13 and len(payload) - 12 * 35 == 18
+    for i in (0, 5, 12):
+        chunk = payload[i * 35 : (i + 1) * 35]
+        assert _oz_verify(merkle_proof(leaves, i), root, leaf_hash(i, chunk))
+        assert not _oz_verify(merkle_proof(leaves, i), root, leaf_hash(i, chunk[:-1]))
+
+
+def test_masked_root_depends_on_the_ring_width() -> None:
+    # Prepare: the same words in two rings are different blobs with different chunking
+    values = np.arange(1, 50, dtype=np.uint64)
+    a = encode_vector_blob(BlobKind.MASKED, values, frac_bits=20, ring_bits=35)
+    b = encode_vector_blob(BlobKind.MASKED, values, frac_bits=20, ring_bits=36)
+
+    # Execute / Assert
+    assert commit_blob(a, chunk_elems=4) != commit_blob(b, chunk_elems=4)
+
+
+@settings(max_examples=40, deadline=None)
+@given(st.integers(min_value=2, max_value=64), st.integers(min_value=1, max_value=100), st.data())
+def test_flipped_bit_of_a_masked_blob_changes_root(bits: int, n: int, data: st.DataObject) -> None:
+    # Prepare
+    _, blob = _masked_blob(n, bits, seed=bits)
+    pos = data.draw(st.integers(HEADER_SIZE, len(blob) - 1))
+    tampered = bytearray(blob)
+    tampered[pos] ^= 1 << data.draw(st.integers(0, 7))
+
+    # Execute / Assert (a flipped padding bit is still committed to, before any decoder)
+    assert blob_root(blob, chunk_elems=4) != blob_root(bytes(tampered), chunk_elems=4)
 
 
 def test_refusals() -> None:

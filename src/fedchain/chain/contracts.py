@@ -253,8 +253,22 @@ class CoordinatorClient:
     ) -> Receipt:
         return self._secure_tx(member, "advertiseKeys", "advertise_keys", task_id, round, digest)
 
-    def share_keys(self, member: LocalAccount, task_id: int, round: int, digest: bytes) -> Receipt:
-        return self._secure_tx(member, "shareKeys", "share_keys", task_id, round, digest)
+    def share_keys(
+        self, member: LocalAccount, task_id: int, round: int, digest: bytes, samples: int
+    ) -> Receipt:
+        """Publish the key shares' digest and the samples the masked input will be weighted by."""
+        return self.tx.send(
+            member,
+            self.contract.functions.shareKeys(task_id, round, digest, samples),
+            gas=GAS_LIMITS["secure_phase"],
+            operation="share_keys",
+            task_id=task_id,
+            round=round,
+        )
+
+    def complain(self, member: LocalAccount, task_id: int, round: int, digest: bytes) -> Receipt:
+        """Publish a complaint about neighbours' key shares (before committing a masked input)."""
+        return self._secure_tx(member, "complain", "complain", task_id, round, digest)
 
     def unmask(self, member: LocalAccount, task_id: int, round: int, digest: bytes) -> Receipt:
         return self._secure_tx(member, "unmask", "unmask", task_id, round, digest)
@@ -462,10 +476,17 @@ class CoordinatorClient:
 
     def phase_digests(self, task_id: int, round: int, event: str) -> dict[str, bytes]:
         """participant -> digest of its message in one secure phase ("KeysAdvertised",
-        "KeysShared", "UnmaskSharesPosted"), in on-chain order."""
+        "KeysShared", "SharesComplained", "UnmaskSharesPosted"), in on-chain order."""
         return {
             e["args"]["participant"]: _b32(e["args"]["digest"])
             for e in self._logs(event, taskId=task_id, round=round)
+        }
+
+    def shared_samples(self, task_id: int, round: int) -> dict[str, int]:
+        """participant -> samples it declared with its key shares (they fix the ring width)."""
+        return {
+            e["args"]["participant"]: int(e["args"]["samples"])
+            for e in self._logs("KeysShared", taskId=task_id, round=round)
         }
 
     def round_seed(self, task_id: int, round: int) -> bytes:

@@ -10,16 +10,27 @@ position). Inner node = keccak of the sorted pair (OpenZeppelin's commutative ha
 node at the end of a level is promoted unchanged; a one-leaf tree's root is the leaf. Solidity::
 
     keccak256(bytes.concat(keccak256(abi.encodePacked(uint64(index), chunk))))
+
+Chunks (:func:`chunk_layout`): a blob's payload is cut into chunks of ``k`` whole elements,
+``k·w`` bytes for an element of ``w`` bytes, the last chunk holding the rest. For the
+fixed-width kinds ``k = chunk_elems``, so chunk i of an update and of the aggregate cover the
+same parameters. A MASKED payload packs ``b`` bits per element (b from its header); a chunk is
+still whole elements *and* whole bytes: ``k`` is ``chunk_elems`` rounded up to a multiple of
+``8 / gcd(b, 8)`` (so ``k·b`` is a multiple of 8) and a chunk is ``k·b/8`` bytes; the last chunk
+ends with the payload's zero padding bits. ``k == chunk_elems`` whenever ``chunk_elems`` is a
+multiple of 8, as the default 4096 is. Chunk i thus always decodes on its own to elements
+[i·k, (i+1)·k), and the chunks depend only on the header and ``chunk_elems``.
 """
 
 from __future__ import annotations
 
+import math
 from collections.abc import Sequence
 from dataclasses import dataclass
 
 from eth_hash.auto import keccak
 
-from fedchain.codec.blob import ELEMENT_SIZE, HEADER_SIZE, read_header
+from fedchain.codec.blob import ELEMENT_SIZE, HEADER_SIZE, BlobHeader, BlobKind, read_header
 from fedchain.codec.digest import blob_digest
 from fedchain.errors import FedchainError
 
@@ -27,6 +38,7 @@ __all__ = [
     "BlobCommitment",
     "blob_root",
     "MerkleError",
+    "chunk_layout",
     "chunk_leaves",
     "commit_blob",
     "leaf_hash",
@@ -122,11 +134,26 @@ class BlobCommitment:
     digest: bytes
 
 
+def chunk_layout(header: BlobHeader, *, chunk_elems: int) -> tuple[int, int]:
+    """(elements, bytes) per chunk of a blob with ``header`` (see the module docstring)."""
+    if chunk_elems <= 0:
+        raise MerkleError(f"chunk_elems must be positive, got {chunk_elems}")
+    if header.kind != BlobKind.MASKED:
+        return chunk_elems, chunk_elems * ELEMENT_SIZE[header.kind]
+    bits = header.ring_bits
+    if bits is None:
+        raise MerkleError("a MASKED blob header without ring_bits has no chunk layout")
+    step = 8 // math.gcd(bits, 8)  # elements per whole number of bytes
+    elems = -(-chunk_elems // step) * step
+    return elems, elems * bits // 8
+
+
 def commit_blob(data: bytes, *, chunk_elems: int) -> BlobCommitment:
     """Commit to a vector blob: Merkle root over its payload's chunks plus its SHA-256.
 
     Chunks hold ``chunk_elems`` elements of the blob's own width (from its header), so a chunk
-    of an update and the same chunk of the aggregate cover the same parameters.
+    of an update and the same chunk of the aggregate cover the same parameters; a MASKED blob's
+    chunks are rounded up to whole bytes (:func:`chunk_layout`).
     """
     return BlobCommitment(root=blob_root(data, chunk_elems=chunk_elems), digest=blob_digest(data))
 
@@ -135,7 +162,6 @@ def blob_root(data: bytes, *, chunk_elems: int) -> bytes:
     """The Merkle root alone, for callers whose store already hashes the blob."""
     if chunk_elems <= 0:
         raise MerkleError(f"chunk_elems must be positive, got {chunk_elems}")
-    kind = read_header(data).kind
+    _, chunk_bytes = chunk_layout(read_header(data), chunk_elems=chunk_elems)
     payload = memoryview(data)[HEADER_SIZE:]
-    leaves = chunk_leaves(payload, chunk_bytes=chunk_elems * ELEMENT_SIZE[kind])
-    return merkle_root(leaves)
+    return merkle_root(chunk_leaves(payload, chunk_bytes=chunk_bytes))
