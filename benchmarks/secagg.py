@@ -26,7 +26,7 @@ wall clock and CPU time; everyone else is simulated untimed. Bytes sent = KeyAdv
 Aggregator. ``unmask_sum`` (Shamir reconstruction + mask removal) against ``weighted_sum``, and
 the bytes each reads from the store. The unmasked sum is checked to equal the plaintext one.
 Grid points whose aggregator would hold more than ``--memory-budget-gib`` of vectors at once are
-not simulated for the aggregator (n = 1000, d = 10⁶: 1000 masked uint64 vectors of 10⁶ words =
+not simulated for the aggregator (n = 1000, d = 10⁶: 1000 masked vectors of 10⁶ uint64 words =
 8 GB, plus 4 GB of int32 updates for the plaintext side, plus ~61,000 mask expansions of 10⁶
 words to make them). Their per-participant cost is still measured; the aggregator time there is
 estimated, and labelled as such, from measured components: the per-word cost of summing and of
@@ -67,7 +67,7 @@ from rich.console import Console
 from rich.table import Table
 
 from fedchain.aggregation.fedavg import weighted_sum
-from fedchain.codec.blob import BlobKind, decode_vector_blob, encode_vector_blob
+from fedchain.codec.blob import BlobKind, decode_vector_blob, encode_vector_blob, payload_size
 from fedchain.secagg import (
     ClientRound,
     KeyAdvert,
@@ -83,6 +83,7 @@ from fedchain.secagg import (
     unmask_sum,
 )
 from fedchain.secagg.graph import DESIGN_CORRUPT_FRACTION
+from fedchain.secagg.ring import coordinate_bound, ring_bits
 
 HERE = Path(__file__).resolve().parent
 ROOT = HERE.parent
@@ -94,9 +95,11 @@ DROPOUTS = (0.0, 0.1, 0.3)
 K16 = 16  # the issue's participant target: 10⁶ parameters and k = 16
 K16_N = 100
 FRAC_BITS = 20
+CLIP_NORM = 10.0  # the task default: with FRAC_BITS it bounds each coordinate (ring width)
 UPDATE_SCALE = 0.01  # updates are N(0, 0.01) weight deltas in int32 fixed point, as in gas.py
 SAMPLES_RANGE = (20, 100)  # nᵢ: the masked input is the weighted update nᵢ·vᵢ (int64)
 TASK_ID, ROUND = 1, 1
+CODEC_RING_BITS = 35
 
 TARGET_PARTICIPANT_S = 0.3  # at d = 10⁶, k = 16
 TARGET_AGGREGATOR_S = 10.0  # at n = 100, d = 10⁶, 30 % dropout
@@ -247,20 +250,24 @@ def simulate_round(
     # Phase 3: masked inputs; the plaintext participant encodes its update blob instead.
     masked: dict[str, np.ndarray] = {}
     updates: dict[str, np.ndarray] = {}
-    masked_blob_len = 16 + 8 * d
+    # The ring width the chain would fix: the coordinate bound times the samples U2 declared.
+    bits = ring_bits(coordinate_bound(CLIP_NORM, FRAC_BITS), sum(samples[a] for a in u2))
+    masked_blob_len = 16 + payload_size(BlobKind.MASKED, d, ring_bits=bits)
     update_blob_len = 16 + 4 * d
     for a in sorted(u3 if aggregate else timed):
         v = _update(np.random.default_rng(update_seeds[a]), d)
         weighted = v.astype(np.int64) * np.int64(samples[a])
         y, w, cp = _timed(
             lambda a=a, weighted=weighted: clients[a].masked_input(
-                ctxs.get(a, ctx), adverts, u2, weighted
+                ctxs.get(a, ctx), adverts, u2, weighted, ring_bits=bits
             )
         )
         record(a, "masked_input", w, cp)
         if a in per:
             blob, w, cp = _timed(
-                lambda y=y: encode_vector_blob(BlobKind.MASKED, y, frac_bits=FRAC_BITS)
+                lambda y=y: encode_vector_blob(
+                    BlobKind.MASKED, y, frac_bits=FRAC_BITS, ring_bits=bits
+                )
             )
             per[a]["wall"]["encode_masked_blob"], per[a]["cpu"]["encode_masked_blob"] = w, cp
             per[a]["bytes"]["masked_blob"] = len(blob)
@@ -285,7 +292,7 @@ def simulate_round(
     for a in sorted(u4 if aggregate else timed):
 
         def unmask(a: str = a) -> tuple[UnmaskShares, bytes]:
-            msg = clients[a].unmask(ctxs.get(a, ctx), adverts, key_shares, u2, u3)
+            msg = clients[a].unmask(ctxs.get(a, ctx), adverts, key_shares, u2, u3, {})
             return msg, msg.to_bytes()
 
         (msg, raw), w, cp = _timed(unmask)
@@ -314,6 +321,9 @@ def simulate_round(
         "dropout": dropout,
         "k": k,
         "t": t,
+        "ring_bits": bits,
+        "total_declared_samples": sum(samples[a] for a in u2),
+        "masked_payload": payload_size(BlobKind.MASKED, d, ring_bits=bits),
         "sets": {
             "u1": len(u1),
             "u2": len(u2),
@@ -341,7 +351,18 @@ def simulate_round(
     gc.collect()
     c0, w0 = time.process_time(), time.perf_counter()
     try:
-        total = unmask_sum(ctx, adverts, key_shares, u2, u3, masked, unmask_msgs, length=d)
+        total = unmask_sum(
+            ctx,
+            adverts,
+            key_shares,
+            u2,
+            u3,
+            masked,
+            unmask_msgs,
+            complaints={},
+            ring_bits=bits,
+            length=d,
+        )
         aborted, failure = False, None
     except UnmaskFailure as exc:
         total = None
@@ -398,14 +419,21 @@ def _participant_summary(parts: list[dict[str, Any]]) -> dict[str, Any]:
 
 
 def measure_codec(d: int, repeats: int = 3) -> dict[str, Any]:
-    """Encode/decode seconds and size of one UPDATE (int32) and one MASKED (uint64) blob."""
+    """Encode/decode seconds and size of one UPDATE (int32) and one MASKED blob (b = 35 bits,
+    the ring of a default task with up to ~1,600 samples in the round)."""
     rng = np.random.default_rng(d)
     v = _update(rng, d)
-    y = rng.integers(0, 2**64, size=d, dtype=np.uint64)
-    out: dict[str, Any] = {"d": d}
+    bits = CODEC_RING_BITS
+    y = rng.integers(0, 2**bits, size=d, dtype=np.uint64)
+    out: dict[str, Any] = {"d": d, "ring_bits": bits}
     for kind, vec, name in ((BlobKind.UPDATE, v, "update"), (BlobKind.MASKED, y, "masked")):
+        rb = bits if kind == BlobKind.MASKED else None
         enc = [
-            _timed(lambda kind=kind, vec=vec: encode_vector_blob(kind, vec, frac_bits=FRAC_BITS))
+            _timed(
+                lambda kind=kind, vec=vec, rb=rb: encode_vector_blob(
+                    kind, vec, frac_bits=FRAC_BITS, ring_bits=rb
+                )
+            )
             for _ in range(repeats)
         ]
         blob = enc[0][0]
@@ -496,7 +524,8 @@ def estimate_aggregator(
         plaintext_weighted_sum_wall_s=hi["aggregator"]["plaintext_weighted_sum_wall_s"]
         * d
         / hi["d"],
-        bytes_read_secure=hi["aggregator"]["bytes_read_secure"]["total"] + u3 * 8 * (d - hi["d"]),
+        bytes_read_secure=hi["aggregator"]["bytes_read_secure"]["total"]
+        + u3 * (payload_size(BlobKind.MASKED, d, ring_bits=hi["ring_bits"]) - hi["masked_payload"]),
         bytes_read_plaintext=u3 * (16 + 4 * d),
         note="estimated from measured components, not measured",
     )
@@ -1153,7 +1182,7 @@ def plot(result: dict[str, Any], path: Path) -> None:
         [c["masked_over_update_bytes"] for c in result["codec"] if c["d"] in ds],
         "s--",
         color="black",
-        label="MASKED blob / UPDATE blob (uint64 vs int32)",
+        label="MASKED blob / UPDATE blob (b-bit ring words vs int32)",
     )
     ax4.axhline(TARGET_BYTES_FACTOR, color="red", ls="-.", lw=1)
     ax4.text(

@@ -173,9 +173,13 @@ def make_task(coordinator: CoordinatorClient, token: TokenClient, accounts: Acco
         **overrides: Any,
     ) -> int:
         return create_task(
-            coordinator, token, sponsor or accounts.sponsor,
+            coordinator,
+            token,
+            sponsor or accounts.sponsor,
             accounts.members[:3] if members is None else members,
-            join=join, start=start, **overrides,
+            join=join,
+            start=start,
+            **overrides,
         )
 
     return _make

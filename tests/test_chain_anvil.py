@@ -68,8 +68,12 @@ def _setup(chain: Any, make_accounts: Any) -> tuple[Any, Any, Any, Any]:
 
 
 def test_state_survives_restart_and_reverts_decode(
-    tmp_path: Path, open_anvil: Any, make_accounts: Any, create_task: Any,
-    accounting_holds: Any, digest: Any,
+    tmp_path: Path,
+    open_anvil: Any,
+    make_accounts: Any,
+    create_task: Any,
+    accounting_holds: Any,
+    digest: Any,
 ) -> None:
     state = tmp_path / "chain" / "anvil-state.json"
     chain = open_anvil(state)
@@ -109,7 +113,10 @@ def test_state_survives_restart_and_reverts_decode(
     )
     (update,) = coordinator2.updates(tid, 1)
     assert (update.participant, update.merkle_root, update.blob_digest, update.samples) == (
-        m.address, root, blob, 42,
+        m.address,
+        root,
+        blob,
+        42,
     )
     assert coordinator2.members(tid) == [x.address for x in members]
     assert token2.total_supply() == SUPPLY

@@ -29,7 +29,10 @@ def fresh_artifacts(tmp_path_factory: pytest.TempPathFactory) -> Path:
     out = tmp_path_factory.mktemp("artifacts")
     proc = subprocess.run(
         [node, str(ROOT / "scripts" / "compile_contracts.mjs"), str(out)],
-        cwd=ROOT, capture_output=True, text=True, timeout=300,
+        cwd=ROOT,
+        capture_output=True,
+        text=True,
+        timeout=300,
     )
     assert proc.returncode == 0, f"compile failed:\n{proc.stdout}\n{proc.stderr}"
     return out
@@ -56,7 +59,9 @@ def test_load_artifact_reads_the_shipped_files() -> None:
         art = load_artifact(name)
         raw = json.loads((SHIPPED / f"{name}.json").read_text())
         assert (art.abi, art.bytecode, art.deployed_bytecode) == (
-            raw["abi"], raw["bytecode"], raw["deployedBytecode"]
+            raw["abi"],
+            raw["bytecode"],
+            raw["deployedBytecode"],
         )
         assert art.bytecode.startswith("0x") and len(art.bytecode) > 1000
     with pytest.raises(KeyError):
@@ -91,23 +96,39 @@ def test_permit_uses_nonces(token: Any, accounts: Any, tx: Any) -> None:
         return Account.sign_typed_data(
             owner.key,
             domain_data={
-                "name": "FedChain Token", "version": "1",
-                "chainId": tx.chain.chain_id, "verifyingContract": token.address,
+                "name": "FedChain Token",
+                "version": "1",
+                "chainId": tx.chain.chain_id,
+                "verifyingContract": token.address,
             },
-            message_types={"Permit": [
-                {"name": "owner", "type": "address"}, {"name": "spender", "type": "address"},
-                {"name": "value", "type": "uint256"}, {"name": "nonce", "type": "uint256"},
-                {"name": "deadline", "type": "uint256"},
-            ]},
+            message_types={
+                "Permit": [
+                    {"name": "owner", "type": "address"},
+                    {"name": "spender", "type": "address"},
+                    {"name": "value", "type": "uint256"},
+                    {"name": "nonce", "type": "uint256"},
+                    {"name": "deadline", "type": "uint256"},
+                ]
+            },
             message_data={
-                "owner": owner.address, "spender": spender.address, "value": value,
-                "nonce": nonce, "deadline": deadline,
+                "owner": owner.address,
+                "spender": spender.address,
+                "value": value,
+                "nonce": nonce,
+                "deadline": deadline,
             },
         )
 
     sig = sign(5 * 10**18, 0)
-    permit = f.permit(owner.address, spender.address, 5 * 10**18, deadline, sig.v,
-                      sig.r.to_bytes(32, "big"), sig.s.to_bytes(32, "big"))
+    permit = f.permit(
+        owner.address,
+        spender.address,
+        5 * 10**18,
+        deadline,
+        sig.v,
+        sig.r.to_bytes(32, "big"),
+        sig.s.to_bytes(32, "big"),
+    )
     tx.send(spender, permit, gas=GAS, operation="permit")  # the spender pays the gas
     assert int(f.allowance(owner.address, spender.address).call()) == 5 * 10**18
     assert int(f.nonces(owner.address).call()) == 1
@@ -139,9 +160,7 @@ def test_votes_follow_delegation_and_balances(token: Any, accounts: Any, tx: Any
     assert token.total_supply() == SUPPLY
 
 
-def test_transfer_gas_limit_covers_vote_checkpoints(
-    tx: Any, token: Any, accounts: Any
-) -> None:
+def test_transfer_gas_limit_covers_vote_checkpoints(tx: Any, token: Any, accounts: Any) -> None:
     """FedToken is an ERC20Votes token: moving tokens to or from an account that delegated
     writes vote checkpoints. TokenClient.transfer's fixed gas limit must cover that."""
     f = token.contract.functions
@@ -154,8 +173,14 @@ def test_transfer_gas_limit_covers_vote_checkpoints(
 
 
 def test_claim_and_leave_gas_limits_cover_vote_checkpoints(
-    chain: Any, tx: Any, token: Any, coordinator: Any, accounts: Any, make_task: Any,
-    accounting_holds: Any, digest: Any,
+    chain: Any,
+    tx: Any,
+    token: Any,
+    coordinator: Any,
+    accounts: Any,
+    make_task: Any,
+    accounting_holds: Any,
+    digest: Any,
 ) -> None:
     """The coordinator's payouts (claim, leave) transfer to members; members who delegated
     their votes (as DAO members will) must still be able to claim and leave."""

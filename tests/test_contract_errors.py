@@ -60,21 +60,42 @@ def refused(
     return _refused
 
 
-def _commit(coordinator: Any, digest: Any, member: Any, task_id: int, rnd: int,
-            samples: int = 10, root: bytes | None = None, blob: bytes | None = None) -> Any:
+def _commit(
+    coordinator: Any,
+    digest: Any,
+    member: Any,
+    task_id: int,
+    rnd: int,
+    samples: int = 10,
+    root: bytes | None = None,
+    blob: bytes | None = None,
+) -> Any:
     return coordinator.commit_update(
-        member, task_id, rnd,
+        member,
+        task_id,
+        rnd,
         digest(f"root:{rnd}:{member.address}") if root is None else root,
         digest(f"blob:{rnd}:{member.address}") if blob is None else blob,
         samples,
     )
 
 
-def _post(coordinator: Any, digest: Any, aggregator: Any, task_id: int, rnd: int,
-          excluded: list[str] | None = None) -> Any:
+def _post(
+    coordinator: Any,
+    digest: Any,
+    aggregator: Any,
+    task_id: int,
+    rnd: int,
+    excluded: list[str] | None = None,
+) -> Any:
     return coordinator.post_aggregate(
-        aggregator, task_id, rnd, digest(f"aggroot:{rnd}"), digest(f"aggblob:{rnd}"),
-        digest(f"model:{rnd}"), excluded,
+        aggregator,
+        task_id,
+        rnd,
+        digest(f"aggroot:{rnd}"),
+        digest(f"aggblob:{rnd}"),
+        digest(f"model:{rnd}"),
+        excluded,
     )
 
 
@@ -86,8 +107,9 @@ def _travel_to(chain: Any, ts: int) -> None:
 # ---------------------------------------------------------------- commitUpdate
 
 
-def test_commit_after_deadline(chain: Any, coordinator: Any, make_task: Any, accounts: Any,
-                               refused: Any, digest: Any) -> None:
+def test_commit_after_deadline(
+    chain: Any, coordinator: Any, make_task: Any, accounts: Any, refused: Any, digest: Any
+) -> None:
     tid = make_task()
     m = accounts.members[0]
     deadline = coordinator.get_task(tid).deadline
@@ -109,8 +131,9 @@ def test_commit_exactly_at_deadline_is_decoded(
         _commit(coordinator, digest, accounts.members[0], tid, 1)
 
 
-def test_commit_twice(coordinator: Any, make_task: Any, accounts: Any, refused: Any,
-                      digest: Any) -> None:
+def test_commit_twice(
+    coordinator: Any, make_task: Any, accounts: Any, refused: Any, digest: Any
+) -> None:
     tid = make_task()
     m = accounts.members[0]
     _commit(coordinator, digest, m, tid, 1)
@@ -118,8 +141,9 @@ def test_commit_twice(coordinator: Any, make_task: Any, accounts: Any, refused: 
         _commit(coordinator, digest, m, tid, 1, samples=99)
 
 
-def test_commit_from_non_member(coordinator: Any, make_task: Any, accounts: Any, refused: Any,
-                                digest: Any) -> None:
+def test_commit_from_non_member(
+    coordinator: Any, make_task: Any, accounts: Any, refused: Any, digest: Any
+) -> None:
     tid = make_task(accounts.members[:3])
     outsider = accounts.members[5]
     with refused("NotMember", tid, account=outsider.address):
@@ -128,8 +152,9 @@ def test_commit_from_non_member(coordinator: Any, make_task: Any, accounts: Any,
         _commit(coordinator, digest, accounts.sponsor, tid, 1)
 
 
-def test_commit_from_member_who_left(coordinator: Any, make_task: Any, accounts: Any,
-                                     refused: Any, digest: Any) -> None:
+def test_commit_from_member_who_left(
+    coordinator: Any, make_task: Any, accounts: Any, refused: Any, digest: Any
+) -> None:
     tid = make_task(accounts.members[:3])
     m = accounts.members[2]
     coordinator.leave_task(m, tid)
@@ -137,8 +162,9 @@ def test_commit_from_member_who_left(coordinator: Any, make_task: Any, accounts:
         _commit(coordinator, digest, m, tid, 1)
 
 
-def test_commit_wrong_round(coordinator: Any, make_task: Any, accounts: Any, refused: Any,
-                            digest: Any) -> None:
+def test_commit_wrong_round(
+    coordinator: Any, make_task: Any, accounts: Any, refused: Any, digest: Any
+) -> None:
     tid = make_task()
     m = accounts.members[0]
     for wrong in (0, 2, 7):  # 2 = next round, with nothing due to advance
@@ -146,8 +172,9 @@ def test_commit_wrong_round(coordinator: Any, make_task: Any, accounts: Any, ref
             _commit(coordinator, digest, m, tid, wrong)
 
 
-def test_commit_unknown_task(coordinator: Any, make_task: Any, accounts: Any, refused: Any,
-                             digest: Any) -> None:
+def test_commit_unknown_task(
+    coordinator: Any, make_task: Any, accounts: Any, refused: Any, digest: Any
+) -> None:
     tid = make_task()
     with refused("UnknownTask", tid, taskId=tid + 1):
         _commit(coordinator, digest, accounts.members[0], tid + 1, 1)
@@ -155,8 +182,9 @@ def test_commit_unknown_task(coordinator: Any, make_task: Any, accounts: Any, re
         _commit(coordinator, digest, accounts.members[0], 0, 1)
 
 
-def test_commit_bad_sample_count(coordinator: Any, make_task: Any, accounts: Any, refused: Any,
-                                 digest: Any) -> None:
+def test_commit_bad_sample_count(
+    coordinator: Any, make_task: Any, accounts: Any, refused: Any, digest: Any
+) -> None:
     tid = make_task()
     m = accounts.members[0]
     for bad in (0, 2**24):
@@ -165,8 +193,9 @@ def test_commit_bad_sample_count(coordinator: Any, make_task: Any, accounts: Any
     _commit(coordinator, digest, m, tid, 1, samples=2**24 - 1)  # MAX_SAMPLES is accepted
 
 
-def test_commit_zero_commitment(coordinator: Any, make_task: Any, accounts: Any, refused: Any,
-                                digest: Any) -> None:
+def test_commit_zero_commitment(
+    coordinator: Any, make_task: Any, accounts: Any, refused: Any, digest: Any
+) -> None:
     tid = make_task()
     m = accounts.members[0]
     with refused("ZeroCommitment", tid):
@@ -286,8 +315,15 @@ def test_aggregator_bond_locked_during_challenge(
         coordinator.leave_task(members[2], tid)
 
 
-def test_join_refusals(chain: Any, coordinator: Any, token: Any, make_task: Any, accounts: Any,
-                       refused: Any, digest: Any) -> None:
+def test_join_refusals(
+    chain: Any,
+    coordinator: Any,
+    token: Any,
+    make_task: Any,
+    accounts: Any,
+    refused: Any,
+    digest: Any,
+) -> None:
     members = accounts.members[:2]
     tid = make_task(members, num_rounds=1)
     with refused("AlreadyMember", tid, account=members[0].address):
@@ -306,15 +342,15 @@ def test_join_refusals(chain: Any, coordinator: Any, token: Any, make_task: Any,
         coordinator.join(late, tid)
 
 
-def test_leave_by_non_member(coordinator: Any, make_task: Any, accounts: Any,
-                             refused: Any) -> None:
+def test_leave_by_non_member(coordinator: Any, make_task: Any, accounts: Any, refused: Any) -> None:
     tid = make_task(accounts.members[:2])
     with refused("NotMember", tid, account=accounts.members[4].address):
         coordinator.leave_task(accounts.members[4], tid)
 
 
-def test_claim_with_nothing(coordinator: Any, make_task: Any, accounts: Any,
-                            refused: Any, digest: Any) -> None:
+def test_claim_with_nothing(
+    coordinator: Any, make_task: Any, accounts: Any, refused: Any, digest: Any
+) -> None:
     members = accounts.members[:2]
     tid = make_task(members)
     with refused("NothingToClaim", tid, account=members[0].address):
@@ -352,8 +388,9 @@ def test_advance_with_nothing_due(
         coordinator.advance(members[0], tid + 1)
 
 
-def test_start_task_refusals(coordinator: Any, token: Any, make_task: Any, accounts: Any,
-                             refused: Any) -> None:
+def test_start_task_refusals(
+    coordinator: Any, token: Any, make_task: Any, accounts: Any, refused: Any
+) -> None:
     tid = make_task(accounts.members[:2], start=False, min_participants=3)
     with refused("NotSponsor", tid, caller=accounts.members[0].address):
         coordinator.start_task(accounts.members[0], tid)
@@ -398,8 +435,13 @@ def test_withdraw_pool_refusals(
     ],
 )
 def test_create_task_with_bad_params(
-    coordinator: Any, token: Any, accounts: Any, refused: Any, create_task: Any,
-    override: dict[str, Any], reason: str,
+    coordinator: Any,
+    token: Any,
+    accounts: Any,
+    refused: Any,
+    create_task: Any,
+    override: dict[str, Any],
+    reason: str,
 ) -> None:
     with refused("InvalidParams", None, reason=reason):
         create_task(coordinator, token, accounts.sponsor, [], join=False, **override)

@@ -21,17 +21,32 @@ def _commit(
     coordinator: Any, digest: Any, member: Any, task_id: int, rnd: int, samples: int
 ) -> Any:
     return coordinator.commit_update(
-        member, task_id, rnd, _root(task_id, rnd, member, digest),
-        digest(f"blob:{task_id}:{rnd}:{member.address}"), samples,
+        member,
+        task_id,
+        rnd,
+        _root(task_id, rnd, member, digest),
+        digest(f"blob:{task_id}:{rnd}:{member.address}"),
+        samples,
     )
 
 
-def _post(coordinator: Any, digest: Any, aggregator: Any, task_id: int, rnd: int,
-          excluded: list[str] | None = None) -> tuple[bytes, Any]:
+def _post(
+    coordinator: Any,
+    digest: Any,
+    aggregator: Any,
+    task_id: int,
+    rnd: int,
+    excluded: list[str] | None = None,
+) -> tuple[bytes, Any]:
     model = digest(f"model:{task_id}:{rnd}")
     r = coordinator.post_aggregate(
-        aggregator, task_id, rnd, digest(f"aggroot:{task_id}:{rnd}"),
-        digest(f"aggblob:{task_id}:{rnd}"), model, excluded,
+        aggregator,
+        task_id,
+        rnd,
+        digest(f"aggroot:{task_id}:{rnd}"),
+        digest(f"aggblob:{task_id}:{rnd}"),
+        model,
+        excluded,
     )
     return model, r
 
@@ -52,8 +67,14 @@ def test_advance_time_moves_the_clock_by_at_least_the_given_seconds(chain: Any) 
 
 
 def test_full_task_pro_rata_rewards_folded_finalize_claim_and_withdraw(
-    chain: Any, coordinator: Any, token: Any, accounts: Any, make_task: Any,
-    accounting_holds: Any, events: Any, digest: Any,
+    chain: Any,
+    coordinator: Any,
+    token: Any,
+    accounts: Any,
+    make_task: Any,
+    accounting_holds: Any,
+    events: Any,
+    digest: Any,
 ) -> None:
     members = accounts.members[:3]
     sponsor = accounts.sponsor
@@ -165,8 +186,14 @@ def test_full_task_pro_rata_rewards_folded_finalize_claim_and_withdraw(
 
 
 def test_leaving_between_rounds_returns_stake_and_rewards(
-    chain: Any, coordinator: Any, token: Any, accounts: Any, make_task: Any,
-    accounting_holds: Any, events: Any, digest: Any,
+    chain: Any,
+    coordinator: Any,
+    token: Any,
+    accounts: Any,
+    make_task: Any,
+    accounting_holds: Any,
+    events: Any,
+    digest: Any,
 ) -> None:
     members = accounts.members[:3]
     tid = make_task(members)
@@ -208,8 +235,13 @@ def test_leaving_between_rounds_returns_stake_and_rewards(
 
 
 def test_late_joiner_takes_part_from_its_next_commit(
-    chain: Any, coordinator: Any, token: Any, accounts: Any, make_task: Any,
-    accounting_holds: Any, digest: Any,
+    chain: Any,
+    coordinator: Any,
+    token: Any,
+    accounts: Any,
+    make_task: Any,
+    accounting_holds: Any,
+    digest: Any,
 ) -> None:
     members = accounts.members[:2]
     late = accounts.members[3]
@@ -228,8 +260,14 @@ def test_late_joiner_takes_part_from_its_next_commit(
 
 
 def test_abort_too_few_updates_keeps_model_and_loses_no_tokens(
-    chain: Any, coordinator: Any, token: Any, accounts: Any, make_task: Any,
-    accounting_holds: Any, events: Any, digest: Any,
+    chain: Any,
+    coordinator: Any,
+    token: Any,
+    accounts: Any,
+    make_task: Any,
+    accounting_holds: Any,
+    events: Any,
+    digest: Any,
 ) -> None:
     members = accounts.members[:3]
     tid = make_task(members, min_participants=2)
@@ -259,7 +297,8 @@ def test_abort_too_few_updates_keeps_model_and_loses_no_tokens(
     assert t.global_model_digest == t0.global_model_digest and t.pool == t0.pool
     outcomes = coordinator.round_outcomes(tid)
     assert [(o.round, o.finalized, o.abort_reason) for o in outcomes] == [
-        (1, False, AbortReason.TOO_FEW_UPDATES), (2, False, AbortReason.TOO_FEW_UPDATES),
+        (1, False, AbortReason.TOO_FEW_UPDATES),
+        (2, False, AbortReason.TOO_FEW_UPDATES),
     ]
     assert accounting_holds(coordinator, token)
     # Nobody was paid for aborted rounds.
@@ -269,8 +308,14 @@ def test_abort_too_few_updates_keeps_model_and_loses_no_tokens(
 
 
 def test_abort_no_aggregate_then_completion_returns_every_token(
-    chain: Any, coordinator: Any, token: Any, accounts: Any, make_task: Any,
-    accounting_holds: Any, events: Any, digest: Any,
+    chain: Any,
+    coordinator: Any,
+    token: Any,
+    accounts: Any,
+    make_task: Any,
+    accounting_holds: Any,
+    events: Any,
+    digest: Any,
 ) -> None:
     members = accounts.members[:3]
     holders = [accounts.sponsor, *members]
@@ -307,8 +352,14 @@ def test_abort_no_aggregate_then_completion_returns_every_token(
 
 
 def test_excluded_participant_gets_nothing_and_total_samples_shrink(
-    chain: Any, coordinator: Any, token: Any, accounts: Any, make_task: Any,
-    accounting_holds: Any, events: Any, digest: Any,
+    chain: Any,
+    coordinator: Any,
+    token: Any,
+    accounts: Any,
+    make_task: Any,
+    accounting_holds: Any,
+    events: Any,
+    digest: Any,
 ) -> None:
     members = accounts.members[:4]
     tid = make_task(members, num_rounds=2, min_participants=2)
@@ -349,8 +400,13 @@ def test_excluded_participant_gets_nothing_and_total_samples_shrink(
 
 
 def test_many_tasks_side_by_side_keep_separate_accounts(
-    chain: Any, coordinator: Any, token: Any, accounts: Any, make_task: Any,
-    accounting_holds: Any, digest: Any,
+    chain: Any,
+    coordinator: Any,
+    token: Any,
+    accounts: Any,
+    make_task: Any,
+    accounting_holds: Any,
+    digest: Any,
 ) -> None:
     a = make_task(accounts.members[:2], num_rounds=1, label="a")
     b = make_task(accounts.members[1:4], num_rounds=2, reward_per_round=7 * 10**18, label="b")
@@ -387,12 +443,20 @@ def test_commitment_slot_binds_round_root_blob_and_samples(
     assert info.commitment == expected
     (update,) = coordinator.updates(tid, 1)
     assert (update.participant, update.merkle_root, update.blob_digest, update.samples) == (
-        m.address, root, blob, 77,
+        m.address,
+        root,
+        blob,
+        77,
     )
 
 
 def test_large_reward_pool_is_paid_in_full_or_refused(
-    chain: Any, tx: Any, accounts: Any, create_task: Any, accounting_holds: Any, digest: Any,
+    chain: Any,
+    tx: Any,
+    accounts: Any,
+    create_task: Any,
+    accounting_holds: Any,
+    digest: Any,
 ) -> None:
     """createTask accepts any pool up to 2**128 - 1, but a member's claimable balance is a
     uint96: a reward of 2**96 or more must either be refused at createTask or paid in full,
@@ -405,8 +469,9 @@ def test_large_reward_pool_is_paid_in_full_or_refused(
     members = accounts.members[:2]
     reward = 2**97 + 12345
     try:
-        tid = create_task(coordinator, token, accounts.sponsor, members,
-                          reward_per_round=reward, num_rounds=1)
+        tid = create_task(
+            coordinator, token, accounts.sponsor, members, reward_per_round=reward, num_rounds=1
+        )
     except ContractRevert as exc:
         assert exc.error == "InvalidParams"
         assert accounting_holds(coordinator, token)

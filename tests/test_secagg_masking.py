@@ -1,4 +1,5 @@
-"""Masks from ChaCha20 in Z_2^64: deterministic, pinned to RFC 7539, and they cancel."""
+"""Masks from ChaCha20, computed mod 2^64: deterministic, pinned to RFC 7539, they cancel, and
+reduced to any ring Z_2^b they still cancel."""
 
 from __future__ import annotations
 
@@ -15,10 +16,11 @@ import fedchain.secagg.masking as masking
 from fedchain.secagg import (
     SecAggError,
     add_masks,
-    as_int64,
     expand_mask,
     mask_input,
     pairwise_sign,
+    reduce_to_ring,
+    ring_to_int64,
     sum_masked,
 )
 
@@ -114,7 +116,9 @@ def test_masks_cancel_without_dropouts(n: int, length: int, data: st.DataObject)
     add_masks(total, [(self_seeds[p], -1) for p in people])
 
     # Assert: Σ y − Σ PRG(b) = Σ x exactly (pairwise masks cancelled on their own)
-    assert as_int64(total).tolist() == [sum(int(xs[p][i]) for p in people) for i in range(length)]
+    assert ring_to_int64(total, 64).tolist() == [
+        sum(int(xs[p][i]) for p in people) for i in range(length)
+    ]
 
 
 def test_extreme_values_survive_the_ring() -> None:
@@ -130,7 +134,7 @@ def test_extreme_values_survive_the_ring() -> None:
     add_masks(total, [(s, -1) for s in seeds])
 
     # Assert
-    assert as_int64(total).tolist() == [INT64_MAX - 1, INT64_MIN + 1, 0, INT64_MIN]
+    assert ring_to_int64(total, 64).tolist() == [INT64_MAX - 1, INT64_MIN + 1, 0, INT64_MIN]
 
 
 def test_mask_input_refuses_non_int64_vectors() -> None:
@@ -148,3 +152,30 @@ def test_sum_masked_refuses_mixed_lengths_and_dtypes() -> None:
         sum_masked({"a": np.zeros(3, np.int64)})
     with pytest.raises(SecAggError, match="no masked inputs"):
         sum_masked({})
+
+
+@settings(max_examples=40, deadline=None)
+@given(bits=st.integers(2, 64), n=st.integers(2, 6), data=st.data())
+def test_masks_reduced_to_a_smaller_ring_still_cancel(
+    bits: int, n: int, data: st.DataObject
+) -> None:
+    # Prepare: inputs whose sum fits b bits; each masked vector is reduced mod 2^b on its own
+    rnd = random.Random(data.draw(st.integers(0, 2**32)))
+    bound = (2 ** (bits - 1) - 1) // n
+    xs = [
+        np.array([rnd.randint(-bound, bound) for _ in range(16)], dtype=np.int64) for _ in range(n)
+    ]
+    seeds = [rnd.randbytes(32) for _ in range(n)]
+    shared = rnd.randbytes(32)
+
+    # Execute: participant 0 and 1 also share a pairwise mask
+    ys = {}
+    for i, (x, seed) in enumerate(zip(xs, seeds, strict=True)):
+        pairwise = {"peer": (shared, 1 if i == 0 else -1)} if i < 2 else {}
+        ys[str(i)] = reduce_to_ring(mask_input(x, self_seed=seed, pairwise=pairwise), bits)
+    total = sum_masked(ys)
+    add_masks(total, [(s, -1) for s in seeds])
+
+    # Assert: every word was in the ring, and the sum is exact
+    assert all(bits == 64 or int(y.max()) < 2**bits for y in ys.values())
+    assert ring_to_int64(total, bits).tolist() == [sum(int(x[i]) for x in xs) for i in range(16)]

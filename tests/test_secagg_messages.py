@@ -8,7 +8,14 @@ import json
 import pytest
 from eth_utils import to_checksum_address
 
-from fedchain.secagg import KeyAdvert, KeyShares, MalformedMessage, ShareBundle, UnmaskShares
+from fedchain.secagg import (
+    Complaint,
+    KeyAdvert,
+    KeyShares,
+    MalformedMessage,
+    ShareBundle,
+    UnmaskShares,
+)
 from fedchain.secagg.messages import SEALED_BUNDLE_BYTES
 from fedchain.secagg.shamir import PRIME
 
@@ -30,12 +37,16 @@ UNMASK = UnmaskShares(
     **WHO,
     self_mask_shares={A: (7, PRIME - 1)},
     mask_key_shares={B: (7, 12345)},
+    pairwise_seeds={B: b"\x06" * 32, C: b"\x07" * 32},
     bad_senders=(C,),
 )
+COMPLAINT = Complaint(**WHO, seeds={B: b"\x08" * 32, A: b"\x09" * 32})
+MESSAGES = [ADVERT, SHARES, UNMASK, COMPLAINT]
+Message = KeyAdvert | KeyShares | UnmaskShares | Complaint
 
 
-@pytest.mark.parametrize("msg", [ADVERT, SHARES, UNMASK], ids=lambda m: type(m).__name__)
-def test_round_trip_is_exact_and_canonical(msg: KeyAdvert | KeyShares | UnmaskShares) -> None:
+@pytest.mark.parametrize("msg", MESSAGES, ids=lambda m: type(m).__name__)
+def test_round_trip_is_exact_and_canonical(msg: Message) -> None:
     # Execute
     data = msg.to_bytes()
     back = type(msg).from_bytes(data, **WHO)
@@ -46,7 +57,7 @@ def test_round_trip_is_exact_and_canonical(msg: KeyAdvert | KeyShares | UnmaskSh
     assert data == json.dumps(json.loads(data), sort_keys=True, separators=(",", ":")).encode()
 
 
-@pytest.mark.parametrize("msg", [ADVERT, SHARES, UNMASK], ids=lambda m: type(m).__name__)
+@pytest.mark.parametrize("msg", MESSAGES, ids=lambda m: type(m).__name__)
 @pytest.mark.parametrize(
     ("expected", "message"),
     [
@@ -56,13 +67,20 @@ def test_round_trip_is_exact_and_canonical(msg: KeyAdvert | KeyShares | UnmaskSh
     ],
 )
 def test_decode_checks_task_round_participant(
-    msg: KeyAdvert | KeyShares | UnmaskShares, expected: dict[str, object], message: str
+    msg: Message, expected: dict[str, object], message: str
 ) -> None:
     with pytest.raises(MalformedMessage, match=message):
         type(msg).from_bytes(msg.to_bytes(), **{**WHO, **expected})
 
 
-def _edit(msg: KeyAdvert | KeyShares | UnmaskShares, **changes: object) -> bytes:
+def _twice(msg: Message, field: str, key: str, value: str) -> bytes:
+    """``msg``'s bytes with ``key`` put a second time at the head of object ``field``."""
+    head = f'"{field}":{{'.encode()
+    assert head in msg.to_bytes()
+    return msg.to_bytes().replace(head, head + f'"{key}":"{value}",'.encode())
+
+
+def _edit(msg: Message, **changes: object) -> bytes:
     obj = json.loads(msg.to_bytes())
     for key, value in changes.items():
         if value is None:
@@ -105,6 +123,32 @@ def _edit(msg: KeyAdvert | KeyShares | UnmaskShares, **changes: object) -> bytes
         (UnmaskShares, _edit(UNMASK, bad_senders=[C, C]), "duplicates"),
         (UnmaskShares, _edit(UNMASK, bad_senders=[A]), "both a bad sender and a share owner"),
         (UnmaskShares, _edit(UNMASK, bad_senders=[ME]), "no share of its own"),
+        (UnmaskShares, _edit(UNMASK, pairwise_seeds={B: "00" * 31}), "must be 32 bytes, got 31"),
+        (UnmaskShares, _edit(UNMASK, pairwise_seeds={B: "zz" * 32}), "not valid hex"),
+        (UnmaskShares, _edit(UNMASK, pairwise_seeds={B.lower(): "00" * 32}), "checksummed"),
+        (UnmaskShares, _edit(UNMASK, pairwise_seeds={"bob": "00" * 32}), "checksummed"),
+        (UnmaskShares, _edit(UNMASK, pairwise_seeds={ME: "00" * 32}), "with itself"),
+        (UnmaskShares, _edit(UNMASK, pairwise_seeds={A: "00" * 32}), "both secrets of"),
+        (UnmaskShares, _edit(UNMASK, pairwise_seeds=["00" * 32]), "keyed by address"),
+        (UnmaskShares, _edit(UNMASK, pairwise_seeds=None), "missing field"),
+        (UnmaskShares, _twice(UNMASK, "pairwise_seeds", B, "00" * 32), "duplicate key"),
+        (
+            UnmaskShares,
+            _edit(UNMASK, format="fedchain/secagg/unmask-shares/v1"),
+            "format must be",
+        ),
+        (Complaint, _edit(COMPLAINT, seeds={B: "00" * 33}), "must be 32 bytes, got 33"),
+        (Complaint, _edit(COMPLAINT, seeds={B: 7}), "hex string"),
+        (Complaint, _edit(COMPLAINT, seeds={"0x1234": "00" * 32}), "checksummed"),
+        (Complaint, _edit(COMPLAINT, seeds={ME: "00" * 32}), "with itself"),
+        (Complaint, _edit(COMPLAINT, seeds={}), "accuses nobody"),
+        (Complaint, _edit(COMPLAINT, seeds=[B]), "keyed by address"),
+        (Complaint, _edit(COMPLAINT, seeds=None), "missing field"),
+        (Complaint, _edit(COMPLAINT, accused=[B]), "unknown field"),
+        (Complaint, _edit(COMPLAINT, format=UnmaskShares.FORMAT), "format must be"),
+        (Complaint, _edit(COMPLAINT, participant=C), f"is from {C}, expected {ME}"),
+        (Complaint, COMPLAINT.to_bytes().replace(b'"seeds":{', b'"seeds": {'), "canonical form"),
+        (Complaint, _twice(COMPLAINT, "seeds", A, "00" * 32), "duplicate key"),
     ],
 )
 def test_decode_refuses_malformed_input(cls: type, data: bytes, message: str) -> None:
@@ -119,6 +163,27 @@ def test_messages_are_immutable() -> None:
         SHARES.ciphertexts[C] = b""  # type: ignore[index]
     with pytest.raises(TypeError):
         UNMASK.self_mask_shares[C] = (1, 1)  # type: ignore[index]
+    with pytest.raises(TypeError):
+        UNMASK.pairwise_seeds[A] = bytes(32)  # type: ignore[index]
+    with pytest.raises(TypeError):
+        COMPLAINT.seeds[C] = bytes(32)  # type: ignore[index]
+
+
+def test_complaint_names_the_accused_and_takes_bytes_like_seeds() -> None:
+    assert COMPLAINT.accused == {A, B}
+    same = Complaint(**WHO, seeds={A: bytearray(b"\x09" * 32), B: b"\x08" * 32})
+    assert same == COMPLAINT and same.to_bytes() == COMPLAINT.to_bytes()
+    assert all(type(seed) is bytes for seed in same.seeds.values())
+    with pytest.raises(MalformedMessage, match="must be 32 bytes"):
+        Complaint(**WHO, seeds={A: "09" * 32})  # type: ignore[dict-item]
+
+
+def test_a_bad_sender_may_have_its_pairwise_seed_revealed_but_no_share() -> None:
+    # the seed of an excluded or dropped neighbour whose bundle was bad is what we can give
+    msg = UnmaskShares(**WHO, pairwise_seeds={C: bytes(32)}, bad_senders=(C,))
+    assert UnmaskShares.from_bytes(msg.to_bytes(), **WHO) == msg
+    with pytest.raises(MalformedMessage, match="both a bad sender and a share owner"):
+        UnmaskShares(**WHO, mask_key_shares={C: (7, 1)}, bad_senders=(C,))
 
 
 def test_share_bundle_round_trip_and_length() -> None:

@@ -1,6 +1,6 @@
 """A single masked vector carries no information about its update.
 
-Statistically: whatever the input, the masked words are uniform over Z_2^64 and the masked
+Statistically: whatever the input, the masked words are uniform over the ring Z_2^b and the masked
 vectors of two very different inputs are indistinguishable. Structurally: what the protocol
 lets the aggregator learn about a participant who did not make U3 still leaves its self-mask
 on, so even its late masked input stays hidden. The statistical tests use deterministic seeds
@@ -94,8 +94,9 @@ def test_masked_vectors_of_different_inputs_are_indistinguishable(pair: tuple[st
     assert stats.chi2_contingency(table).pvalue > ALPHA
 
 
-def test_real_protocol_masked_input_is_uniform_with_fresh_keys() -> None:
-    # Prepare: a real round, OS randomness; one input all zeros, another as large as allowed
+@pytest.mark.parametrize("bits", [64, 20])
+def test_real_protocol_masked_input_is_uniform_with_fresh_keys(bits: int) -> None:
+    # Prepare: a real round, OS randomness, ring Z_2^b; one input all zeros, another large
     people = [_addr(i) for i in range(5)]
     ctx = RoundContext.for_round(task_id=1, round=1, u1=people, seed=bytes(32), k=4, threshold=3)
     clients = {p: ClientRound(task_id=1, round=1, address=p) for p in ctx.participants}
@@ -105,12 +106,17 @@ def test_real_protocol_masked_input_is_uniform_with_fresh_keys() -> None:
     a, b = ctx.participants[:2]
 
     # Execute
-    ya = clients[a].masked_input(ctx, adverts, set(people), np.zeros(WORDS, dtype=np.int64))
-    yb = clients[b].masked_input(ctx, adverts, set(people), np.full(WORDS, 2**61, dtype=np.int64))
+    zeros = np.zeros(WORDS, dtype=np.int64)
+    big = np.full(WORDS, 2 ** (bits - 3), dtype=np.int64)
+    ya = clients[a].masked_input(ctx, adverts, set(people), zeros, ring_bits=bits)
+    yb = clients[b].masked_input(ctx, adverts, set(people), big, ring_bits=bits)
 
-    # Assert (1e-9: a false alarm once in a billion runs)
-    assert stats.chisquare(_top_byte_counts(ya)).pvalue > 1e-9
-    assert stats.chisquare(_top_byte_counts(yb)).pvalue > 1e-9
+    # Assert (1e-9: a false alarm once in a billion runs): the top byte of the ring's words
+    shift = np.uint64(bits - 8)
+    for y in (ya, yb):
+        assert int(y.max()) < 2**bits or bits == 64
+        top = np.bincount((y >> shift).astype(np.int64), minlength=256)
+        assert top.size == 256 and stats.chisquare(top).pvalue > 1e-9
     assert stats.ks_2samp(ya.astype(np.float64), yb.astype(np.float64)).pvalue > 1e-9
 
 
@@ -125,9 +131,9 @@ def test_what_the_aggregator_learns_about_a_late_participant_leaves_it_masked() 
     u2 = frozenset(people)
     j = ctx.participants[0]
     x_j = np.full(WORDS, 123_456_789, dtype=np.int64)
-    late = clients[j].masked_input(ctx, adverts, u2, x_j)
+    late = clients[j].masked_input(ctx, adverts, u2, x_j, ring_bits=64)
     u3 = u2 - {j}
-    reveals = {p: clients[p].unmask(ctx, adverts, key_shares, u2, u3) for p in u3}
+    reveals = {p: clients[p].unmask(ctx, adverts, key_shares, u2, u3, {}) for p in u3}
 
     # Execute: the aggregator does everything the revealed shares allow
     assert all(j not in m.self_mask_shares for m in reveals.values())

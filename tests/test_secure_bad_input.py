@@ -83,15 +83,18 @@ class TamperingBlobs(TaskBlobs):
         self,
         store: LocalDirStore,
         config: TaskConfig,
-        tamper: Callable[[TaskBlobs, np.ndarray], tuple[bytes, bytes]],
+        tamper: Callable[[TaskBlobs, np.ndarray, int], tuple[bytes, bytes]],
     ) -> None:
         super().__init__(store, config)
         self.tamper = tamper
 
-    def put_vector(self, kind: BlobKind, values: np.ndarray) -> tuple[bytes, bytes]:
+    def put_vector(
+        self, kind: BlobKind, values: np.ndarray, *, ring_bits: int | None = None
+    ) -> tuple[bytes, bytes]:
         if kind == BlobKind.MASKED:
-            return self.tamper(self, values)
-        return super().put_vector(kind, values)
+            assert ring_bits is not None
+            return self.tamper(self, values, ring_bits)
+        return super().put_vector(kind, values, ring_bits=ring_bits)
 
 
 def _shares_rewriter(
@@ -206,33 +209,44 @@ def _assert_round_completed_with(
 # ------------------------------------------------------------------ malformed masked input
 
 
-def _short(blobs: TaskBlobs, values: np.ndarray) -> tuple[bytes, bytes]:
-    return TaskBlobs.put_vector(blobs, BlobKind.MASKED, values[:-1])
+def _short(blobs: TaskBlobs, values: np.ndarray, bits: int) -> tuple[bytes, bytes]:
+    return TaskBlobs.put_vector(blobs, BlobKind.MASKED, values[:-1], ring_bits=bits)
 
 
-def _long(blobs: TaskBlobs, values: np.ndarray) -> tuple[bytes, bytes]:
-    return TaskBlobs.put_vector(blobs, BlobKind.MASKED, np.append(values, values[:1]))
+def _long(blobs: TaskBlobs, values: np.ndarray, bits: int) -> tuple[bytes, bytes]:
+    longer = np.append(values, values[:1])
+    return TaskBlobs.put_vector(blobs, BlobKind.MASKED, longer, ring_bits=bits)
 
 
-def _not_a_blob(blobs: TaskBlobs, values: np.ndarray) -> tuple[bytes, bytes]:
+def _wider_ring(blobs: TaskBlobs, values: np.ndarray, bits: int) -> tuple[bytes, bytes]:
+    return TaskBlobs.put_vector(blobs, BlobKind.MASKED, values, ring_bits=bits + 1)
+
+
+def _not_a_blob(blobs: TaskBlobs, values: np.ndarray, bits: int) -> tuple[bytes, bytes]:
     digest = blobs.store.put(b"FCV1 this is no masked input " + values.tobytes()[:8])
     return digest, digest
 
 
-def _wrong_root(blobs: TaskBlobs, values: np.ndarray) -> tuple[bytes, bytes]:
-    _, digest = TaskBlobs.put_vector(blobs, BlobKind.MASKED, values)
+def _wrong_root(blobs: TaskBlobs, values: np.ndarray, bits: int) -> tuple[bytes, bytes]:
+    _, digest = TaskBlobs.put_vector(blobs, BlobKind.MASKED, values, ring_bits=bits)
     return hashlib.sha256(b"a root for some other blob").digest(), digest
 
 
 @pytest.mark.parametrize(
     "tamper",
-    [_short, _long, _not_a_blob, _wrong_root],
-    ids=["one word short", "one word long", "not a vector blob", "root does not match"],
+    [_short, _long, _wider_ring, _not_a_blob, _wrong_root],
+    ids=[
+        "one word short",
+        "one word long",
+        "ring one bit wider",
+        "not a vector blob",
+        "root does not match",
+    ],
 )
 def test_malformed_masked_input_is_excluded_on_chain_and_the_round_completes(
     chain: EmbeddedChain,
     tmp_path: Path,
-    tamper: Callable[[TaskBlobs, np.ndarray], tuple[bytes, bytes]],
+    tamper: Callable[[TaskBlobs, np.ndarray, int], tuple[bytes, bytes]],
     accounting_holds: Any,
 ) -> None:
     # Prepare: owner 0 commits to a malformed masked input; owners 1-4 behave
@@ -287,8 +301,52 @@ def test_a_share_failing_authentication_is_recorded_by_its_recipient_and_the_rou
     assert evil not in unmasked[victim].self_mask_shares
     reported = {a.node: a.detail["bad_senders"] for a in w.actions if a.kind == "unmask"}
     assert reported[f"owner-{VICTIM}"] == [evil]
+    complaints = w.view().complaints
+    assert set(complaints) == {victim} and set(complaints[victim].seeds) == {evil}
+    assert w.view().excluded_by_complaints == {}  # one complaint of four: still rebuildable
     assert w.co.excluded(w.task_id, 1) == [] and w.co.withheld(w.task_id, 1) == []
     _assert_round_completed_with(w, trainers, [0, 1, 2, 3, 4])
+    assert accounting_holds(w.co, w.c.token)
+
+
+def test_an_owner_whose_shares_fail_for_every_neighbour_is_left_out_and_the_round_completes(
+    chain: EmbeddedChain, tmp_path: Path, accounting_holds: Any
+) -> None:
+    # Prepare: owner 0 seals random bytes for every neighbour, then masks and commits as usual,
+    # so nobody can ever rebuild its self-mask
+    w = _world(chain, tmp_path)
+
+    def garble_all(cts: dict[str, bytes], _: KeyShares) -> dict[str, bytes]:
+        return {peer: os.urandom(len(ct)) for peer, ct in cts.items()}
+
+    trainers = [w.trainer(i) for i in range(5)]
+    trainers[EVIL].store = RewritingStore(w.store, _shares_rewriter(garble_all))
+
+    # Execute
+    records = w.run(trainers)
+    view = w.view()
+
+    # Assert: every neighbour complained (before committing), naming owner 0 only; owner 0
+    # committed but is excluded on-chain with the reason, earns nothing, and no share of its
+    # self-mask was revealed (its pairwise seeds were, instead); the round completes on the
+    # other four, exactly, and the audit agrees
+    evil = w.addr(EVIL)
+    neighbours = view.context.neighbours_of(evil)
+    assert set(view.complaints) == set(neighbours)
+    assert all(set(c.seeds) == {evil} for c in view.complaints.values())
+    complained = {a.node for a in w.actions if a.kind == "complain"}
+    assert complained == {f"owner-{i}" for i in range(1, 5)}
+    assert evil in view.u3 and set(view.excluded_by_complaints) == {evil}
+    assert w.co.excluded(w.task_id, 1) == [evil] and records[0].excluded[evil]
+    for msg in view.unmask_messages.values():
+        assert evil not in msg.self_mask_shares
+    assert all(evil in m.pairwise_seeds for w_, m in view.unmask_messages.items() if w_ != evil)
+    _assert_round_completed_with(w, trainers, [1, 2, 3, 4])
+    rps = w.co.reward_per_sample(w.task_id, 1)
+    for i in range(5):
+        m = w.co.get_member(w.task_id, w.addr(i))
+        assert m.claimable + m.pending == (0 if i == EVIL else SAMPLES[i] * rps)
+        assert m.stake == w.co.get_task(w.task_id).stake_amount
     assert accounting_holds(w.co, w.c.token)
 
 
@@ -441,7 +499,8 @@ def test_secure_phases_on_a_plaintext_task_are_refused(
     digest = w.store.put(b"not a message")
     calls = {
         "advertise_keys": lambda: w.co.advertise_keys(member, w.task_id, 1, digest),
-        "share_keys": lambda: w.co.share_keys(member, w.task_id, 1, digest),
+        "share_keys": lambda: w.co.share_keys(member, w.task_id, 1, digest, 10),
+        "complain": lambda: w.co.complain(member, w.task_id, 1, digest),
         "unmask": lambda: w.co.unmask(member, w.task_id, 1, digest),
         "post_secure_aggregate": lambda: w.co.post_secure_aggregate(
             member, w.task_id, 1, digest, digest, digest
@@ -459,7 +518,7 @@ def test_secure_phases_on_a_plaintext_task_are_refused(
     # Assert
     assert errors == dict.fromkeys(calls, "NotSecure")
     assert w.co.get_task(w.task_id) == before
-    for event in ("KeysAdvertised", "KeysShared", "UnmaskSharesPosted"):
+    for event in ("KeysAdvertised", "KeysShared", "SharesComplained", "UnmaskSharesPosted"):
         assert w.co.phase_digests(w.task_id, 1, event) == {}
     assert accounting_holds(w.co, w.c.token)
 
@@ -512,3 +571,78 @@ def test_a_plaintext_aggregate_on_a_secure_task_is_refused_with_an_error_that_sa
     assert refused.error != "WrongPhase" or args["expected"] != args["actual"], (
         f"refused with the self-contradictory {refused}"
     )
+
+
+# ------------------------------------------------------------------ declared samples, complaints
+
+
+def test_key_shares_declaring_no_samples_are_refused(chain: EmbeddedChain, tmp_path: Path) -> None:
+    # Prepare: everyone has advertised keys
+    w = _world(chain, tmp_path)
+    trainers = [w.trainer(i) for i in range(5)]
+    w.poll_until(trainers, Phase.SHARE)
+    digest = w.store.put(b"shares")
+
+    # Execute
+    errors = []
+    for samples in (0, 2**24):
+        with pytest.raises(ContractRevert) as refused:
+            w.co.share_keys(w.c.participants[EVIL], w.task_id, 1, digest, samples)
+        errors.append((refused.value.error, refused.value.args_by_name["samples"]))
+
+    # Assert: refused, naming the count; nothing recorded
+    assert errors == [("InvalidSampleCount", 0), ("InvalidSampleCount", 2**24)]
+    assert w.co.phase_digests(w.task_id, 1, "KeysShared") == {}
+    assert w.co.get_task(w.task_id).shared == 0
+
+
+def test_a_commit_declaring_other_samples_than_the_key_shares_is_refused(
+    chain: EmbeddedChain, tmp_path: Path, accounting_holds: Any
+) -> None:
+    # Prepare: everyone shared keys (declaring its true sample count)
+    w = _world(chain, tmp_path)
+    trainers = [w.trainer(i) for i in range(5)]
+    w.poll_until(trainers, Phase.COMMIT)
+    declared = w.co.shared_samples(w.task_id, 1)
+    digest = w.store.put(b"masked")
+
+    # Execute: owner 0 claims one more sample at commit than it declared (which sized the ring)
+    with pytest.raises(ContractRevert) as refused:
+        w.co.commit_update(w.c.participants[EVIL], w.task_id, 1, digest, digest, SAMPLES[EVIL] + 1)
+    w.run(trainers)
+
+    # Assert
+    assert declared == {w.addr(i): SAMPLES[i] for i in range(5)}
+    assert refused.value.error == "SampleCountChanged"
+    assert refused.value.args_by_name["declared"] == SAMPLES[EVIL]
+    assert refused.value.args_by_name["committed"] == SAMPLES[EVIL] + 1
+    _assert_round_completed_with(w, trainers, [0, 1, 2, 3, 4])
+    assert accounting_holds(w.co, w.c.token)
+
+
+def test_complaints_are_accepted_once_per_round_and_only_before_ones_own_commit(
+    chain: EmbeddedChain, tmp_path: Path
+) -> None:
+    # Prepare: keys shared; owner 0 has committed its masked input, owner 1 has not
+    w = _world(chain, tmp_path)
+    trainers = [w.trainer(i) for i in range(5)]
+    w.poll_until(trainers, Phase.SHARE)
+    early_digest = w.store.put(b"too early")
+    with pytest.raises(ContractRevert) as too_early:
+        w.co.complain(w.c.participants[VICTIM], w.task_id, 1, early_digest)
+    w.poll_until(trainers, Phase.COMMIT)
+    assert trainers[EVIL].poll() is not None  # owner 0 commits
+    digest = w.store.put(b"a complaint")
+
+    # Execute
+    with pytest.raises(ContractRevert) as after_commit:
+        w.co.complain(w.c.participants[EVIL], w.task_id, 1, digest)
+    w.co.complain(w.c.participants[VICTIM], w.task_id, 1, digest)
+    with pytest.raises(ContractRevert) as twice:
+        w.co.complain(w.c.participants[VICTIM], w.task_id, 1, digest)
+
+    # Assert
+    assert too_early.value.error == "WrongPhase"
+    assert after_commit.value.error == "AlreadyCommitted"
+    assert twice.value.error == "AlreadySubmitted"
+    assert w.co.phase_digests(w.task_id, 1, "SharesComplained") == {w.addr(VICTIM): digest}

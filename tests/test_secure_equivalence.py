@@ -21,9 +21,9 @@ from fedchain.codec.blob import HEADER_SIZE, MAGIC, BlobKind, encode_vector_blob
 from fedchain.codec.digest import blob_digest
 from fedchain.learning import ModelSpec, TrainConfig
 from fedchain.node import KeeperNode, LocalData, TaskBlobs, TaskConfig
-from fedchain.node.secure import SecureAggregatorNode
+from fedchain.node.secure import SecureAggregatorNode, SecureRoundView
 from fedchain.node.task_config import FORMAT as TASK_CONFIG_FORMAT
-from fedchain.secagg import KeyAdvert, KeyShares, UnmaskShares
+from fedchain.secagg import KeyAdvert, KeyShares, UnmaskShares, reduce_to_ring
 from fedchain.sim.consortium import Consortium
 from fedchain.sim.faults import DropoutNode
 from fedchain.sim.runner import RoundRecord, run_task
@@ -177,11 +177,14 @@ def test_secure_rounds_give_the_plaintext_rules_model_and_store_no_plaintext(
     assert len(recorded) == commits
     for i, r, update in recorded:
         weighted = update.astype(np.int64) * SAMPLES[i]
-        for kind, values in (
-            (BlobKind.UPDATE, update),
-            (BlobKind.AGGREGATE, weighted),
-            (BlobKind.MODEL, weighted),
-            (BlobKind.MASKED, weighted.astype(np.uint64)),
+        bits = SecureRoundView(co, run.blobs, tid, r).ring_bits
+        in_ring = reduce_to_ring(weighted.view(np.uint64).copy(), bits)
+        for kind, values, rb in (
+            (BlobKind.UPDATE, update, None),
+            (BlobKind.AGGREGATE, weighted, None),
+            (BlobKind.MODEL, weighted, None),
+            (BlobKind.MASKED, in_ring, bits),
         ):
-            digest = blob_digest(encode_vector_blob(kind, values, frac_bits=frac_bits))
+            data = encode_vector_blob(kind, values, frac_bits=frac_bits, ring_bits=rb)
+            digest = blob_digest(data)
             assert not run.store.path_for(digest).exists(), f"owner {i} round {r}: {kind.name}"

@@ -1,6 +1,6 @@
 """What a secure round publishes tells nothing about one owner's update, at the integration level
 (tests/test_secagg_privacy.py covers the masking functions and a bare protocol round): the masked
-blobs the nodes really stored, fetched by their on-chain commitments, look uniform over Z_2^64
+blobs the nodes really stored, fetched by their on-chain commitments, look uniform over Z_2^b
 whatever the update behind them, and the unmask messages on the store never reveal both secrets
 of one owner. Masks come from fresh OS randomness, so the statistical bounds are set at a 10⁻⁹
 false-alarm rate; a control shows each test would catch an unmasked update."""
@@ -19,6 +19,7 @@ from fedchain.codec.blob import BlobKind
 from fedchain.learning import ModelSpec, TrainConfig
 from fedchain.node import KeeperNode, LocalData, TaskBlobs, TaskConfig
 from fedchain.node.secure import SecureAggregatorNode, SecureRoundView, SecureTrainerNode
+from fedchain.secagg import reduce_to_ring
 from fedchain.sim.consortium import Consortium
 from fedchain.sim.faults import DropoutNode
 from fedchain.sim.runner import run_task
@@ -96,21 +97,33 @@ def done(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Done]:
         chain.close()
 
 
+def _bits(done: Done) -> int:
+    return SecureRoundView(done.c.coordinator, done.blobs, done.task_id, 1).ring_bits
+
+
 def _masked_and_plain(done: Done) -> dict[int, tuple[np.ndarray, np.ndarray]]:
     """owner -> (its stored masked input, the weighted update nᵢ·vᵢ it masked), for U3."""
     index = {done.address(i): i for i in range(len(SAMPLES))}
+    bits = _bits(done)
     out = {}
     for u in done.c.coordinator.updates(done.task_id, 1):
         i = index[u.participant]
-        masked = done.blobs.get_vector(BlobKind.MASKED, u.blob_digest, root=u.merkle_root).values
+        masked = done.blobs.get_vector(
+            BlobKind.MASKED, u.blob_digest, root=u.merkle_root, ring_bits=bits
+        ).values
         plain = done.trainers[i].updates[1].astype(np.int64) * SAMPLES[i]
         out[i] = (masked, plain)
     return out
 
 
-def _top_nibbles(words: np.ndarray) -> np.ndarray:
-    """How often each value of the 4 highest bits occurs (16 bins)."""
-    return np.bincount((words.view(np.uint64) >> np.uint64(60)).astype(np.int64), minlength=16)
+def _top_nibbles(words: np.ndarray, bits: int) -> np.ndarray:
+    """How often each value of the ring's 4 highest bits occurs (16 bins)."""
+    return np.bincount((words >> np.uint64(bits - 4)).astype(np.int64), minlength=16)
+
+
+def _bit_frequencies(words: np.ndarray, bits: int) -> np.ndarray:
+    """The share of words with bit j set, for each bit j of the ring."""
+    return np.array([((words >> np.uint64(j)) & np.uint64(1)).mean() for j in range(bits)])
 
 
 def test_every_stored_masked_input_looks_uniform_whatever_its_update(done: Done) -> None:
@@ -119,12 +132,11 @@ def test_every_stored_masked_input_looks_uniform_whatever_its_update(done: Done)
     pairs = _masked_and_plain(done)
 
     # Execute
-    masked_p = {i: stats.chisquare(_top_nibbles(m)).pvalue for i, (m, _) in pairs.items()}
-    plain_p = {i: stats.chisquare(_top_nibbles(p)).pvalue for i, (_, p) in pairs.items()}
-    bit_freq = {
-        i: np.unpackbits(m.view(np.uint8)).reshape(-1, 64).mean(axis=0)
-        for i, (m, _) in pairs.items()
-    }
+    bits = _bits(done)
+    masked_p = {i: stats.chisquare(_top_nibbles(m, bits)).pvalue for i, (m, _) in pairs.items()}
+    in_ring = {i: reduce_to_ring(p.view(np.uint64).copy(), bits) for i, (_, p) in pairs.items()}
+    plain_p = {i: stats.chisquare(_top_nibbles(p, bits)).pvalue for i, p in in_ring.items()}
+    bit_freq = {i: _bit_frequencies(m, bits) for i, (m, _) in pairs.items()}
     rank_corr = {
         i: abs(stats.spearmanr(p, m.astype(np.float64)).statistic) for i, (m, p) in pairs.items()
     }
@@ -135,7 +147,8 @@ def test_every_stored_masked_input_looks_uniform_whatever_its_update(done: Done)
     words = HIDDEN * (FEATURES + 2) + HIDDEN + 2
     for i, (masked, plain) in pairs.items():
         assert masked.size == plain.size == words
-        assert not np.any(masked == plain.view(np.uint64)), f"owner {i}: a word left unmasked"
+        assert not np.any(masked == in_ring[i]), f"owner {i}: a word left unmasked"
+        assert int(masked.max()) < 2**bits and bit_freq[i].size == bits
         assert plain_p[i] < ALPHA, f"control: owner {i}'s plain update passes for uniform"
         assert masked_p[i] > ALPHA, f"owner {i}: high bits of its masked input are not uniform"
         assert np.all(np.abs(bit_freq[i] - 0.5) < 6 * 0.5 / np.sqrt(words)), f"owner {i}"
@@ -150,7 +163,8 @@ def test_masked_inputs_of_very_different_updates_are_indistinguishable(done: Don
     (m_small, p_small), (m_large, p_large) = pairs[small], pairs[large]
 
     # Execute
-    masked_table = np.vstack([_top_nibbles(m_small), _top_nibbles(m_large)])
+    bits = _bits(done)
+    masked_table = np.vstack([_top_nibbles(m_small, bits), _top_nibbles(m_large, bits)])
     masked_same = stats.chi2_contingency(masked_table).pvalue
     masked_ks = stats.ks_2samp(m_small.astype(np.float64), m_large.astype(np.float64)).pvalue
     plain_ks = stats.ks_2samp(p_small.astype(np.float64), p_large.astype(np.float64)).pvalue
@@ -169,9 +183,11 @@ def test_unmask_messages_reveal_one_secret_per_owner_never_both(done: Done) -> N
     # Execute: every owner whose self-mask seed / mask key anyone revealed a share of
     selfs: set[str] = set()
     keys: set[str] = set()
+    seeds: set[str] = set()
     for msg in view.unmask_messages.values():
         selfs |= set(msg.self_mask_shares)
         keys |= set(msg.mask_key_shares)
+        seeds |= set(msg.pairwise_seeds)
 
     # Assert
     all_owners = {done.address(i) for i in range(len(SAMPLES))}
@@ -179,7 +195,8 @@ def test_unmask_messages_reveal_one_secret_per_owner_never_both(done: Done) -> N
         done.address(NOT_MASKED),
         done.address(WITHHELD),
     }
-    assert selfs & keys == set()
+    assert selfs & keys == set() and selfs & seeds == set()
+    assert seeds == {done.address(NOT_MASKED)}  # the dropout's pairwise seeds, nobody else's
     assert selfs == view.u3 == all_owners - {done.address(NOT_MASKED)}
     assert keys == view.u2 - view.u3 == {done.address(NOT_MASKED)}
     assert co.withheld(tid, 1) == [done.address(WITHHELD)]

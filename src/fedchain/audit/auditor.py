@@ -120,7 +120,7 @@ def _secure_inputs(
 ) -> tuple[np.ndarray, int] | None:
     """Σ nᵢ·vᵢ and Σ nᵢ unmasked from what the secure phases published (chain + store)."""
     view = SecureRoundView(coordinator, blobs, task_id, round)
-    _check_exclusions(view.masked[1], set(coordinator.excluded(task_id, round)), v)
+    _check_exclusions(view.excluded, set(coordinator.excluded(task_id, round)), v)
     withheld = view.u3 - set(view.unmask_messages)
     recorded = set(coordinator.withheld(task_id, round))
     if withheld != recorded:

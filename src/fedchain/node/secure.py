@@ -2,9 +2,11 @@
 
 Every phase's message is a blob in the store whose digest is on-chain, so every node (and
 the auditor) reads the same participant sets U1 (advertised keys), U2 (shared keys), U3
-(committed a well-formed masked input) and U4 (posted unmask shares). That shared, immutable
-view is what the original protocol's "consistency check" round establishes with signatures;
-here the chain gives it for free, so that round is not needed.
+(committed a well-formed masked input) and U4 (posted unmask shares), the same complaints
+(hence the same set E left out of the sum because its shares failed to open) and the same
+ring width. That shared, immutable view is what the original protocol's "consistency check"
+round establishes with signatures; here the chain gives it for free, so that round is not
+needed.
 
 Nobody sees an individual update: a trainer stores only its masked input nᵢ·vᵢ + masks; the
 aggregator (like the auditor) learns only Σ nᵢ·vᵢ over U3.
@@ -26,13 +28,17 @@ from fedchain.node.events import NodeAction
 from fedchain.node.trainer import TrainerNode
 from fedchain.secagg import (
     ClientRound,
+    Complaint,
     KeyAdvert,
     KeyShares,
     RoundContext,
     UnmaskShares,
     check_key_shares,
+    excluded_by_complaints,
     unmask_sum,
+    usable_complaints,
 )
+from fedchain.secagg.ring import coordinate_bound, ring_bits
 
 __all__ = [
     "SecureAggregatorNode",
@@ -109,8 +115,20 @@ class SecureRoundView:
         return set(self.key_shares)
 
     @cached_property
+    def ring_bits(self) -> int:
+        """Width b of the ring Z_2^b of this round's masked inputs (``fedchain.secagg.ring``).
+
+        Fixed before anyone masks: the task's per-coordinate bound times the samples U2
+        declared on-chain with their key shares (a commit must declare the same number).
+        """
+        declared = self.coordinator.shared_samples(self.task_id, self.round)
+        weight = sum(declared.get(p, 0) for p in self.key_shares)
+        cfg = self.blobs.config
+        return ring_bits(coordinate_bound(cfg.clip_norm, cfg.frac_bits), max(weight, 1))
+
+    @cached_property
     def masked(self) -> tuple[dict[str, tuple[np.ndarray, int]], dict[str, str]]:
-        """(U3: participant -> (masked vector, samples), excluded: participant -> why)."""
+        """(U3: participant -> (masked vector, samples), malformed: participant -> why)."""
         valid: dict[str, tuple[np.ndarray, int]] = {}
         excluded: dict[str, str] = {}
         for u in self.coordinator.updates(self.task_id, self.round):
@@ -118,7 +136,9 @@ class SecureRoundView:
                 excluded[u.participant] = "committed without valid key shares"
                 continue
             try:
-                blob = self.blobs.get_vector(BlobKind.MASKED, u.blob_digest, root=u.merkle_root)
+                blob = self.blobs.get_vector(
+                    BlobKind.MASKED, u.blob_digest, root=u.merkle_root, ring_bits=self.ring_bits
+                )
             except FedchainError as exc:
                 excluded[u.participant] = str(exc)
                 continue
@@ -130,12 +150,34 @@ class SecureRoundView:
         return set(self.masked[0])
 
     @cached_property
+    def complaints(self) -> dict[str, Complaint]:
+        """Readable complaints about key shares whose every entry the protocol allows."""
+        msgs = self._messages("SharesComplained", Complaint)
+        return usable_complaints(self.context, self.u2, msgs)  # type: ignore[arg-type]
+
+    @cached_property
+    def excluded_by_complaints(self) -> dict[str, str]:
+        """E: members of U3 whose self-mask can never be rebuilt (too many neighbours could
+        not open its shares); their input is left out and treated like a dropout."""
+        return excluded_by_complaints(self.context, self.u2, self.u3, self.complaints)
+
+    @property
+    def excluded(self) -> dict[str, str]:
+        """Every committed participant left out of the sum, and why."""
+        return {**self.masked[1], **self.excluded_by_complaints}
+
+    @property
+    def included(self) -> set[str]:
+        """I = U3 minus E: the participants whose inputs the aggregate sums."""
+        return self.u3 - set(self.excluded_by_complaints)
+
+    @cached_property
     def unmask_messages(self) -> dict[str, UnmaskShares]:
         msgs = self._messages("UnmaskSharesPosted", UnmaskShares)
         return {w: m for w, m in msgs.items() if w in self.u3}  # type: ignore[misc]
 
     def aggregate(self) -> np.ndarray:
-        """Σ nᵢ·vᵢ over U3, unmasked (raises SecAggError below the threshold)."""
+        """Σ nᵢ·vᵢ over I, unmasked (raises SecAggError when the round cannot be unmasked)."""
         masked = {w: v for w, (v, _) in self.masked[0].items()}
         return unmask_sum(
             self.context,
@@ -145,10 +187,14 @@ class SecureRoundView:
             self.u3,
             masked,
             self.unmask_messages,
+            complaints=self.complaints,
+            ring_bits=self.ring_bits,
         )
 
     def total_samples(self) -> int:
-        return sum(n for _, n in self.masked[0].values())
+        """Σ nᵢ over I (the weights of the inputs the aggregate sums)."""
+        included = self.included
+        return sum(n for who, (_, n) in self.masked[0].items() if who in included)
 
 
 def secure_commit_target(
@@ -200,17 +246,31 @@ class SecureTrainerNode(TrainerNode):
                 return None
             shares = client.share_keys(view.context, view.adverts)
             digest = self.store.put(shares.to_bytes())
-            self.coordinator.share_keys(self.account, self.task_id, round, digest)
+            self.coordinator.share_keys(self.account, self.task_id, round, digest, len(self.data))
             return NodeAction(self.name, "share", round)
         if phase == Phase.COMMIT:
             if me not in view.key_shares:
                 return None
             if self.coordinator.get_member(self.task_id, me).last_round == round:
                 return None
+            # Complain first (the chain refuses a complaint after one's own commit): neighbours
+            # whose shares for us do not open are named, with the pairwise seed we share.
+            complaint = client.open_shares(view.context, view.adverts, view.key_shares, view.u2)
+            if complaint is not None and me not in self.coordinator.phase_digests(
+                self.task_id, round, "SharesComplained"
+            ):
+                digest = self.store.put(complaint.to_bytes())
+                self.coordinator.complain(self.account, self.task_id, round, digest)
+                return NodeAction(
+                    self.name, "complain", round, {"accused": sorted(complaint.seeds)}
+                )
             update, loss = self.compute_update(info.global_model_digest, round)
             weighted = update.astype(np.int64) * np.int64(len(self.data))
-            masked = client.masked_input(view.context, view.adverts, view.u2, weighted)
-            root, digest = self.blobs.put_vector(BlobKind.MASKED, masked)
+            bits = view.ring_bits
+            masked = client.masked_input(
+                view.context, view.adverts, view.u2, weighted, ring_bits=bits
+            )
+            root, digest = self.blobs.put_vector(BlobKind.MASKED, masked, ring_bits=bits)
             self.coordinator.commit_update(
                 self.account, self.task_id, round, root, digest, len(self.data)
             )
@@ -220,7 +280,9 @@ class SecureTrainerNode(TrainerNode):
                 self.task_id, round, "UnmaskSharesPosted"
             ):
                 return None
-            reveal = client.unmask(view.context, view.adverts, view.key_shares, view.u2, view.u3)
+            reveal = client.unmask(
+                view.context, view.adverts, view.key_shares, view.u2, view.u3, view.complaints
+            )
             digest = self.store.put(reveal.to_bytes())
             self.coordinator.unmask(self.account, self.task_id, round, digest)
             return NodeAction(self.name, "unmask", round, {"bad_senders": list(reveal.bad_senders)})
@@ -245,7 +307,7 @@ class SecureAggregatorNode(TaskNode):
         new_model = apply_aggregate(base.values, total, samples)
         root, digest = self.blobs.put_vector(BlobKind.AGGREGATE, total)
         _, model_digest = self.blobs.put_vector(BlobKind.MODEL, new_model)
-        excluded = dict(view.masked[1])
+        excluded = view.excluded
         withheld = sorted(view.u3 - set(view.unmask_messages))
         self.coordinator.post_secure_aggregate(
             self.account,
@@ -262,7 +324,7 @@ class SecureAggregatorNode(TaskNode):
             "aggregate",
             info.round,
             {
-                "included": len(view.u3),
+                "included": len(view.included),
                 "excluded": excluded,
                 "withheld": withheld,
                 "samples": samples,

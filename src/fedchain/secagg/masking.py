@@ -1,11 +1,18 @@
-"""Masking in Z_2^64: what a participant adds to its input, and what the aggregator takes off.
+"""Masking in the ring Z_2^b: what a participant adds to its input, what the aggregator takes off.
 
-y_i = x_i + PRG(b_i) + Σ_{j ∈ N(i) ∩ U2} sign(i, j)·PRG(s_ij)   (mod 2^64)
+y_i = x_i + PRG(b_i) + Σ_{j ∈ N(i) ∩ U2} sign(i, j)·PRG(s_ij)   (mod 2^b)
 
 with sign(i, j) = +1 if i comes before j in canonical order, else −1. Two neighbours who both
 send a masked input add PRG(s_ij) with opposite signs, so those masks cancel in the sum. What
 remains is taken off by the aggregator once the unmask phase reveals it: the self-masks
-PRG(b_i) of the survivors, and the pairwise masks survivors added for neighbours who dropped.
+PRG(b_i) of the included survivors, and the pairwise masks they added for neighbours whose
+input is missing (dropped) or excluded (see ``fedchain.secagg.complaints``).
+
+The functions here compute mod 2^64 (numpy's wrapping ``uint64`` arithmetic). The round's ring
+is Z_2^b with b ≤ 64 chosen per round (``fedchain.secagg.ring``); since 2^b divides 2^64,
+reducing mod 2^b at the ends — the participant its masked vector
+(:meth:`fedchain.secagg.client.ClientRound.masked_input`), the aggregator its result
+(:func:`fedchain.secagg.ring.ring_to_int64`) — gives the same as computing mod 2^b throughout.
 """
 
 from __future__ import annotations
@@ -25,7 +32,6 @@ from fedchain.secagg.prg import MaskStream
 __all__ = [
     "add_mask",
     "add_masks",
-    "as_int64",
     "mask_input",
     "pairwise_seed",
     "pairwise_sign",
@@ -104,7 +110,8 @@ def mask_input(
     """``y = x + PRG(self_seed) + Σ sign·PRG(seed)`` mod 2^64 for ``pairwise = {peer: (seed, sign)}``.
 
     ``values`` is the participant's int64 input (its weighted update nᵢ·vᵢ); it is
-    reinterpreted as two's complement, which is exact for the sum (see ``prg``).
+    reinterpreted as two's complement, which is exact for the sum (see ``ring``). The result
+    is not yet reduced to the round's ring (the caller does that: ``ring.reduce_to_ring``).
     """
     x = np.asarray(values)
     if x.ndim != 1 or x.dtype != np.int64:
@@ -131,10 +138,3 @@ def sum_masked(vectors: Mapping[str, np.ndarray]) -> np.ndarray:
     for _who, v in sorted(vectors.items()):
         np.add(acc, v, out=acc)
     return acc
-
-
-def as_int64(acc: np.ndarray) -> np.ndarray:
-    """The unmasked sum mod 2^64 read as two's-complement int64: the exact aggregate."""
-    if acc.dtype != np.uint64:
-        raise SecAggError(f"expected a uint64 vector, got {acc.dtype}")
-    return acc.view(np.int64)

@@ -10,8 +10,11 @@ so a digest names one message and a message cannot be replayed into another roun
 - :class:`KeyAdvert` (phase 1): the two ephemeral public keys.
 - :class:`KeyShares` (phase 2): sha256 commitment to the self-mask seed, and one sealed share
   bundle per neighbour (the commitment to the mask key is the advertised public key).
-- :class:`UnmaskShares` (phase 4): for each neighbour, the share of exactly one of its secrets,
-  and the neighbours whose bundles failed authentication.
+- :class:`Complaint` (phase 3, before the masked input): the neighbours whose bundles for the
+  complainer failed to open, each with the pairwise mask seed the complainer shares with it.
+- :class:`UnmaskShares` (phase 4): for each neighbour, the share of its self-mask seed, or the
+  share of its mask key and/or the pairwise seed with it — never a self-mask share together
+  with anything that removes its pairwise masks — and the neighbours whose bundles were bad.
 - :class:`ShareBundle`: the plaintext inside one sealed bundle (binary, fixed length).
 """
 
@@ -27,11 +30,13 @@ from fedchain.secagg.addresses import check_address, order_key
 from fedchain.secagg.aead import OVERHEAD
 from fedchain.secagg.errors import MalformedMessage, SecAggError
 from fedchain.secagg.keys import KEY_BYTES, check_round, check_task_id
+from fedchain.secagg.prg import SEED_BYTES
 from fedchain.secagg.shamir import PRIME, SHARE_BYTES
 
 __all__ = [
     "BUNDLE_BYTES",
     "SEALED_BUNDLE_BYTES",
+    "Complaint",
     "KeyAdvert",
     "KeyShares",
     "Share",
@@ -91,6 +96,22 @@ def _frozen_map(kind: str, mapping: object, what: str) -> Mapping[str, Any]:
         raise _fail(kind, f"{what} must be a mapping keyed by address")
     keys = [_address(kind, a, f"{what} key") for a in mapping]
     return MappingProxyType({a: mapping[a] for a in sorted(keys, key=order_key)})
+
+
+def _seed_map(kind: str, mapping: object, what: str, owner: str) -> Mapping[str, bytes]:
+    """An address -> 32-byte pairwise seed map, frozen; ``owner`` has no seed with itself."""
+    seeds = _frozen_map(kind, mapping, what)
+    if owner in seeds:
+        raise _fail(kind, f"{what}: a participant has no pairwise seed with itself")
+    return MappingProxyType(
+        {peer: _raw(kind, seed, f"{what}[{peer}]", SEED_BYTES) for peer, seed in seeds.items()}
+    )
+
+
+def _decode_seed_map(kind: str, value: object, what: str) -> dict[str, bytes]:
+    if not isinstance(value, dict):
+        raise _fail(kind, f"{what} must be an object keyed by address")
+    return {peer: _unhex(kind, seed, f"{what}[{peer}]", SEED_BYTES) for peer, seed in value.items()}
 
 
 # --- canonical JSON -------------------------------------------------------------------------
@@ -278,15 +299,79 @@ class KeyShares:
 
 
 @dataclass(frozen=True)
-class UnmaskShares:
-    """Phase 4: per neighbour, the share of exactly one secret, and who sent us bad bundles.
+class Complaint:
+    """Phase 3: ``participant`` (j, in U2) could not open the bundles of the neighbours in ``seeds``.
 
-    ``self_mask_shares`` covers neighbours that committed a masked input (U3),
-    ``mask_key_shares`` neighbours that shared keys but did not (U2 \\ U3); no owner may
-    appear in both — that would let the aggregator unmask the owner's input.
+    A bundle fails to open when it is missing, fails AEAD authentication, does not decode or
+    carries another x. j then holds no share of the accused neighbour l's self-mask seed b_l,
+    and says so publicly — before committing its masked input — so that everyone can tell
+    from the chain alone whether b_l can still be rebuilt (see ``fedchain.secagg.complaints``).
+
+    ``seeds[l]`` is s_jl, the pairwise mask seed j shares with l. Revealing it is safe: l
+    knows it already, and if j lies about l, j is malicious and knew it anyway; it only takes
+    off the one mask between j and l. It lets the aggregator remove that mask when l's input
+    is excluded, without l's self-mask seed ever being revealed.
     """
 
-    FORMAT: ClassVar[str] = "fedchain/secagg/unmask-shares/v1"
+    FORMAT: ClassVar[str] = "fedchain/secagg/complaint/v1"
+    _KIND: ClassVar[str] = "complaint"
+
+    task_id: int
+    round: int
+    participant: str
+    seeds: Mapping[str, bytes] = field(default_factory=dict)
+
+    def __post_init__(self) -> None:
+        k = self._KIND
+        _check_header(k, self.task_id, self.round, self.participant)
+        seeds = _seed_map(k, self.seeds, "seeds", self.participant)
+        if not seeds:
+            raise _fail(k, "accuses nobody (send no complaint instead)")
+        object.__setattr__(self, "seeds", seeds)
+
+    @property
+    def accused(self) -> frozenset[str]:
+        """The neighbours whose bundles failed to open."""
+        return frozenset(self.seeds)
+
+    def to_bytes(self) -> bytes:
+        return _dumps(
+            {
+                "format": self.FORMAT,
+                "task_id": self.task_id,
+                "round": self.round,
+                "participant": self.participant,
+                "seeds": {peer: seed.hex() for peer, seed in self.seeds.items()},
+            }
+        )
+
+    @classmethod
+    def from_bytes(cls, data: bytes, *, task_id: int, round: int, participant: str) -> Complaint:
+        """Decode, refusing anything malformed or not from ``participant`` for this round."""
+        k = cls._KIND
+        obj = _loads(k, data, {"format", "task_id", "round", "participant", "seeds"}, cls.FORMAT)
+        msg = cls(
+            task_id=_json_int(k, obj["task_id"], "task_id"),
+            round=_json_int(k, obj["round"], "round"),
+            participant=obj["participant"],
+            seeds=_decode_seed_map(k, obj["seeds"], "seeds"),
+        )
+        _expect(k, msg, data, task_id=task_id, round=round, participant=participant)
+        return msg
+
+
+@dataclass(frozen=True)
+class UnmaskShares:
+    """Phase 4: what one survivor j reveals about its neighbours, and who sent it bad bundles.
+
+    ``self_mask_shares``: j's share of b_l for included neighbours l (and of its own b_j if
+    j is included). ``mask_key_shares``: j's share of the mask key of neighbours that shared
+    keys but sent no masked input (U2 \\ U3). ``pairwise_seeds``: s_jl for neighbours whose
+    masked input is excluded or missing. No owner may have a self-mask share together with a
+    mask-key share or a pairwise seed — with both, the aggregator could unmask its input.
+    """
+
+    FORMAT: ClassVar[str] = "fedchain/secagg/unmask-shares/v2"
     _KIND: ClassVar[str] = "unmask shares"
 
     task_id: int
@@ -295,6 +380,7 @@ class UnmaskShares:
     self_mask_shares: Mapping[str, Share] = field(default_factory=dict)
     mask_key_shares: Mapping[str, Share] = field(default_factory=dict)
     bad_senders: tuple[str, ...] = ()
+    pairwise_seeds: Mapping[str, bytes] = field(default_factory=dict)
 
     def __post_init__(self) -> None:
         k = self._KIND
@@ -311,7 +397,8 @@ class UnmaskShares:
                 for o, s in _frozen_map(k, self.mask_key_shares, "mask_key_shares").items()
             }
         )
-        both = selfs.keys() & keys.keys()
+        seeds = _seed_map(k, self.pairwise_seeds, "pairwise_seeds", self.participant)
+        both = selfs.keys() & (keys.keys() | seeds.keys())
         if both:
             raise _fail(
                 k,
@@ -322,6 +409,7 @@ class UnmaskShares:
         bad = [_address(k, a, "bad sender") for a in self.bad_senders]
         if len(set(bad)) != len(bad):
             raise _fail(k, "bad_senders has duplicates")
+        # A bad sender may have a pairwise seed revealed, never a share (we hold no valid one).
         overlap = set(bad) & (selfs.keys() | keys.keys())
         if overlap:
             raise _fail(k, f"{', '.join(sorted(overlap))} both a bad sender and a share owner")
@@ -329,6 +417,7 @@ class UnmaskShares:
             raise _fail(k, "a participant holds no share of its own mask key")
         object.__setattr__(self, "self_mask_shares", selfs)
         object.__setattr__(self, "mask_key_shares", keys)
+        object.__setattr__(self, "pairwise_seeds", seeds)
         object.__setattr__(self, "bad_senders", tuple(sorted(bad, key=order_key)))
 
     def to_bytes(self) -> bytes:
@@ -343,6 +432,7 @@ class UnmaskShares:
                 "participant": self.participant,
                 "self_mask_shares": enc(self.self_mask_shares),
                 "mask_key_shares": enc(self.mask_key_shares),
+                "pairwise_seeds": {peer: seed.hex() for peer, seed in self.pairwise_seeds.items()},
                 "bad_senders": list(self.bad_senders),
             }
         )
@@ -358,6 +448,7 @@ class UnmaskShares:
             "participant",
             "self_mask_shares",
             "mask_key_shares",
+            "pairwise_seeds",
             "bad_senders",
         }
         obj = _loads(k, data, fields_, cls.FORMAT)
@@ -383,6 +474,7 @@ class UnmaskShares:
             participant=obj["participant"],
             self_mask_shares=dec(obj["self_mask_shares"], "self_mask_shares"),
             mask_key_shares=dec(obj["mask_key_shares"], "mask_key_shares"),
+            pairwise_seeds=_decode_seed_map(k, obj["pairwise_seeds"], "pairwise_seeds"),
             bad_senders=tuple(bad),
         )
         _expect(k, msg, data, task_id=task_id, round=round, participant=participant)

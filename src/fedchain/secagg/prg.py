@@ -1,13 +1,14 @@
-"""Masks: a 32-byte seed expanded into a vector of uniform words of the ring Z_2^64.
+"""Masks: a 32-byte seed expanded into a vector of uniform 64-bit words.
 
-Ring: b = 64. Each participant masks its weighted update nᵢ·vᵢ (int64) and every operation is
-addition mod 2^64 (numpy's wrapping ``uint64`` arithmetic). The plaintext aggregate Σ nᵢ·vᵢ is
-bounded by |·| < 2**63 — the bound ``fedchain.aggregation.weighted_sum`` enforces (Σ nᵢ·max|vᵢ|
-< 2**63; with int32 updates, Σ nᵢ < 2**32 suffices) — so once every mask has cancelled, the sum
-mod 2^64 reinterpreted as two's-complement int64 *is* the exact aggregate. A masked word x + m
-with m uniform mod 2^64 is itself uniform mod 2^64, whatever x is: this is where privacy comes
-from, and why b must be the full width of the ring the sum lives in (no smaller b would hold
-the aggregate, a larger one only costs bytes).
+Ring: each participant masks its weighted update nᵢ·vᵢ (int64) and every operation is
+addition mod 2^64 (numpy's wrapping ``uint64`` arithmetic); the round's ring Z_2^b (b ≤ 64,
+chosen per round from a bound on the aggregate: ``fedchain.secagg.ring``) is reached by
+reducing mod 2^b at the ends, which commutes with the additions since 2^b divides 2^64. A
+word uniform mod 2^64 stays uniform mod 2^b once reduced, so one stream serves every b. A
+masked word x + m with m uniform mod 2^b is itself uniform mod 2^b, whatever x is: this is
+where privacy comes from, and why every bit of the ring must be masked and sent. Once every
+mask has cancelled, the sum mod 2^b read as a two's-complement b-bit integer *is* the exact
+aggregate, because b is chosen so that the aggregate fits.
 
 Stream: ChaCha20 (RFC 7539 core, via ``cryptography``) keyed by the seed, with a fixed
 all-zero 16-byte block (``cryptography`` takes the 4-byte block counter and the 12-byte nonce

@@ -1,18 +1,25 @@
-"""The aggregator's side: from masked inputs and unmask shares to the exact sum over U3.
+"""The aggregator's side: from masked inputs and unmask shares to the exact sum over I.
 
 Anyone can run it (it needs only public messages), so the auditor recomputes the same sum
-from the same store contents. Steps:
+from the same store contents. With E the inputs the complaints exclude
+(:func:`fedchain.secagg.complaints.excluded_by_complaints`) and I = U3 \\ E:
 
-1. Σ_{i ∈ U3} y_i mod 2^64.
-2. For each j ∈ U3, rebuild b_j from its neighbours' shares (checked against sha256(b_j) that j
-   committed to in phase 2) and subtract PRG(b_j).
-3. For each j ∈ U2 \\ U3 with a neighbour in U3, rebuild j's mask private key (checked against
-   j's advertised public key) and, for each such neighbour i, take off the mask i added for j.
-4. Read the result as int64.
+1. Σ_{i ∈ I} y_i mod 2^64 (the masked words are < 2^b; E's vectors are ignored).
+2. For each l ∈ I, rebuild b_l from the revealed shares (checked against sha256(b_l) that l
+   committed to in phase 2) and subtract PRG(b_l).
+3. For each l ∈ U2 \\ I (dropped, or excluded) and each neighbour j ∈ I of l, take off the
+   mask j added for l. Its seed s_jl comes from l's mask key, rebuilt from ≥ t valid shares
+   (checked against l's advertised public key) when l dropped (l ∈ U2 \\ U3); otherwise from
+   j itself, which revealed it in its complaint or its unmask message.
+4. Read the result mod 2^b as a two's-complement b-bit integer, sign-extended to int64.
 
-Which secret of j is rebuilt is decided by the on-chain sets alone, so it is never both.
-If any needed secret has fewer than ``threshold`` valid shares the round cannot complete:
-:class:`UnmaskFailure` names everyone affected, so the chain can abort the round cleanly.
+Which secret of an owner is rebuilt is decided by the on-chain sets and complaints alone: b_l
+only for l ∈ I, pairwise seeds only for l ∉ I. If a needed secret cannot be had the round
+cannot complete: :class:`UnmaskFailure` names everyone affected, so the chain can abort the
+round cleanly.
+
+Trust: a revealed seed s_jl cannot be checked by anyone but j and l. If j lies, the sum is off
+by a uniform vector — no more than j could do by masking a garbage input of its own.
 """
 
 from __future__ import annotations
@@ -22,19 +29,25 @@ from collections.abc import Callable, Collection, Mapping
 
 import numpy as np
 
-from fedchain.secagg.checks import check_adverts, check_masked_input, usable_unmask_shares
+from fedchain.secagg.checks import (
+    check_adverts,
+    check_masked_input,
+    check_ring_bits,
+    usable_unmask_shares,
+)
+from fedchain.secagg.complaints import excluded_by_complaints, usable_complaints
 from fedchain.secagg.context import RoundContext
 from fedchain.secagg.errors import SecAggError, UnmaskFailure
 from fedchain.secagg.keys import private_from_bytes, public_matches
 from fedchain.secagg.masking import (
     add_masks,
-    as_int64,
     pairwise_seed,
     pairwise_sign,
     self_mask_commitment,
     sum_masked,
 )
-from fedchain.secagg.messages import KeyAdvert, KeyShares, UnmaskShares
+from fedchain.secagg.messages import Complaint, KeyAdvert, KeyShares, UnmaskShares
+from fedchain.secagg.ring import ring_to_int64
 from fedchain.secagg.shamir import combine_verified
 
 __all__ = ["unmask_sum"]
@@ -57,18 +70,29 @@ def unmask_sum(
     masked: Mapping[str, np.ndarray],
     unmask: Mapping[str, UnmaskShares],
     *,
+    complaints: Mapping[str, Complaint],
+    ring_bits: int,
     length: int | None = None,
 ) -> np.ndarray:
-    """Σ_{i ∈ U3} x_i as int64, exactly; ``unmask`` maps each sender (U4 ⊆ U3) to its message.
+    """Σ_{i ∈ I} x_i as int64, exactly; ``unmask`` maps each sender (U4 ⊆ U3) to its message.
 
-    Entries of ``unmask`` that the protocol forbids are ignored (see
-    :func:`fedchain.secagg.checks.check_unmask_shares` to record them); wrong share values are
+    ``masked`` must hold exactly U3's vectors (those of E are ignored); ``complaints`` maps
+    each complainer to its complaint; ``ring_bits`` is the round's ring width b. Entries of
+    ``unmask`` or ``complaints`` that the protocol forbids are ignored (see
+    :func:`fedchain.secagg.checks.check_unmask_shares` and
+    :func:`fedchain.secagg.complaints.check_complaint` to record them); wrong share values are
     outvoted by :func:`fedchain.secagg.shamir.combine_verified`. Raises :class:`SecAggError`
-    on inconsistent inputs and :class:`UnmaskFailure` when the round cannot be unmasked.
+    on inconsistent inputs and :class:`UnmaskFailure` when the round cannot be unmasked:
+    |U3| or |I| below the threshold, fewer than t valid shares of some b_l (l ∈ I), or no
+    seed for a mask to remove. The last happens only on a double fault: l ∈ E and a
+    neighbour j ∈ I that did not complain about l dropped before unmasking (only j and l know
+    s_jl, and l's mask key is never revealed), or l dropped with fewer than t valid shares of
+    its mask key and j dropped too.
     ``length`` is the model's number of parameters (default: the most common input length).
     """
     s2, s3 = ctx.check_sets(u2, u3)
     t = ctx.threshold
+    bits = check_ring_bits(ring_bits)
     if len(s3) < t:
         raise UnmaskFailure(
             f"only {len(s3)} participants sent masked inputs, fewer than the threshold {t}: "
@@ -84,64 +108,95 @@ def unmask_sum(
     for j in s3:
         if j not in key_shares:
             raise SecAggError(f"{j} is in U3 but its key shares (with its commitment) are missing")
+    excluded = excluded_by_complaints(ctx, s2, s3, complaints)
+    inc = s3 - excluded.keys()
+    if len(inc) < t:
+        raise UnmaskFailure(
+            f"only {len(inc)} masked inputs remain once complaints exclude "
+            f"{len(excluded)}, fewer than the threshold {t}: the round must abort",
+            unrecoverable=tuple(sorted(excluded, key=ctx.x_of)),
+        )
     if length is None:
-        sizes = Counter(getattr(v, "size", -1) for v in masked.values())
+        sizes = Counter(getattr(masked[i], "size", -1) for i in inc)
         length = max(sizes, key=lambda size: (sizes[size], size))
-    for who, vec in sorted(masked.items()):
-        check_masked_input(who, vec, length)
+    for who in sorted(inc, key=ctx.x_of):
+        check_masked_input(who, masked[who], length, bits)
 
-    # Valid shares, per owner, from the unmask messages.
-    self_points: dict[str, dict[int, int]] = {j: {} for j in s3}
+    # Valid shares per owner, and the seeds each j revealed (unmask message, then complaint).
+    self_points: dict[str, dict[int, int]] = {j: {} for j in inc}
     key_points: dict[str, dict[int, int]] = {j: {} for j in s2 - s3}
+    revealed: dict[tuple[str, str], bytes] = {}
     for sender, msg in unmask.items():
-        selfs, keys, _problems = usable_unmask_shares(ctx, s2, s3, sender, msg)
+        selfs, keys, seeds, _problems = usable_unmask_shares(ctx, s2, s3, sender, msg, excluded)
         for owner, (x, y) in selfs.items():
             self_points[owner][x] = y
         for owner, (x, y) in keys.items():
             key_points[owner][x] = y
+        for owner, seed in seeds.items():
+            revealed[(sender, owner)] = seed
+    for complainer, complaint in usable_complaints(ctx, s2, complaints).items():
+        for owner, seed in complaint.seeds.items():
+            revealed.setdefault((complainer, owner), seed)
 
     failures: list[str] = []
     unrecoverable: list[str] = []
-    seeds: dict[str, bytes] = {}
-    for j in sorted(s3, key=ctx.x_of):
+
+    def fail(message: str, *who: str) -> None:
+        failures.append(message)
+        unrecoverable.extend(w for w in who if w not in unrecoverable)
+
+    removals: list[tuple[bytes, int]] = []
+    for j in sorted(inc, key=ctx.x_of):
         commitment = key_shares[j].self_mask_commitment
         try:
-            seeds[j] = combine_verified(
+            seed = combine_verified(
                 self_points[j],
                 threshold=t,
                 check=_matches_commitment(commitment),
                 label=f"the self-mask seed of {j}",
             )
         except SecAggError as exc:
-            failures.append(str(exc))
-            unrecoverable.append(j)
-    dropped_keys: dict[str, bytes] = {}
-    for j in sorted(s2 - s3, key=ctx.x_of):
-        if not ctx.neighbours_of(j) & s3:
-            continue  # no survivor added a mask for j: nothing to remove
-        pk = adverts[j].mask_pk
-        try:
-            dropped_keys[j] = combine_verified(
-                key_points[j],
-                threshold=t,
-                check=_matches_public_key(pk),
-                label=f"the mask key of dropped participant {j}",
-            )
-        except SecAggError as exc:
-            failures.append(str(exc))
-            unrecoverable.append(j)
+            fail(str(exc), j)
+            continue
+        removals.append((seed, -1))
+
+    for owner in sorted(s2 - inc, key=ctx.x_of):
+        near = sorted(ctx.neighbours_of(owner) & inc, key=ctx.x_of)
+        if not near:
+            continue  # no included participant added a mask for owner: nothing to remove
+        sk = None
+        why_no_key = f"{owner} is excluded, its mask key is never revealed"
+        if owner not in s3:
+            try:
+                raw = combine_verified(
+                    key_points[owner],
+                    threshold=t,
+                    check=_matches_public_key(adverts[owner].mask_pk),
+                    label=f"the mask key of dropped participant {owner}",
+                )
+                sk = private_from_bytes(raw)
+            except SecAggError as exc:
+                why_no_key = str(exc)
+        for j in near:
+            if sk is not None:
+                seed = pairwise_seed(ctx, sk, owner, j, adverts[j].mask_pk)
+            elif (j, owner) in revealed:
+                seed = revealed[(j, owner)]
+            else:
+                fail(
+                    f"the mask {j} added for {owner} cannot be removed: {why_no_key}, and {j} "
+                    f"revealed no pairwise seed with {owner}",
+                    j,
+                    owner,
+                )
+                continue
+            removals.append((seed, -pairwise_sign(j, owner)))  # j added +sign(j, owner)·PRG(seed)
+
     if failures:
         raise UnmaskFailure(
             "the round cannot be unmasked and must abort: " + "; ".join(failures),
             unrecoverable=tuple(unrecoverable),
         )
-
-    removals = [(seeds[j], -1) for j in sorted(s3, key=ctx.x_of)]
-    for j, raw in dropped_keys.items():
-        sk = private_from_bytes(raw)
-        for i in sorted(ctx.neighbours_of(j) & s3, key=ctx.x_of):
-            seed = pairwise_seed(ctx, sk, j, i, adverts[i].mask_pk)
-            removals.append((seed, -pairwise_sign(i, j)))  # i added sign(i, j)·PRG(s_ij)
-    acc = sum_masked(masked)
+    acc = sum_masked({i: masked[i] for i in inc})
     add_masks(acc, removals)
-    return as_int64(acc)
+    return ring_to_int64(acc, bits)
