@@ -183,3 +183,68 @@ def test_secure_cli_demo_then_audit_on_anvil_and_a_flipped_masked_byte_is_caught
     assert re.search(rf"\bround {round_}\b", out), out
     assert participant in out, out
     assert _anvils_for(workdir) == [], "the failing audit left an anvil running"
+
+
+@pytest.mark.slow
+def test_secure_demo_with_faults_completes_leaves_the_faulty_out_and_keeps_every_stake(
+    tmp_path: Path,
+) -> None:
+    # Prepare: owner 1 seals garbage shares from round 1, owner 2 commits a malformed masked
+    # input from round 2, owner 3 crashes from round 2
+    faults = {1: ("bad-shares", 1), 2: ("malformed", 2), 3: ("crash", 2)}
+    cfg = DemoConfig(
+        secure_aggregation=True,
+        clients=7,
+        rounds=2,
+        seed=3,
+        workdir=tmp_path / "w",
+        faults=faults,  # type: ignore[arg-type]
+    )
+
+    # Execute
+    report = run_demo(cfg)
+
+    # Assert: every round completes and audits; the garbage-share owner and the malformed input
+    # are excluded on-chain, the crashed owner simply is not there; nobody loses stake, and the
+    # faulty earn nothing for the rounds they failed
+    assert report.audit["passed"] is True, report.audit
+    assert all(r["finalized"] for r in report.rounds)
+    by_name = {p.name: p for p in report.rewards}
+    addr = {i: by_name[f"owner-{i:02d}"].address for i in range(cfg.clients)}
+
+    def failing(i: int, rnd: int) -> bool:
+        return i in faults and rnd >= faults[i][1]
+
+    for r in report.rounds:
+        rnd = int(r["round"])  # type: ignore[call-overload]
+        excluded = [addr[i] for i in (1, 2) if failing(i, rnd)]
+        assert r["excluded"] == sorted(excluded), (rnd, r["excluded"])
+        assert r["included"] == sum(not failing(i, rnd) for i in range(cfg.clients))
+    plan = TokenPlan()
+    for i in range(cfg.clients):
+        p = by_name[f"owner-{i:02d}"]
+        assert p.stake_returned == plan.stake
+        assert p.rounds_included == sum(not failing(i, rnd) for rnd in (1, 2))
+    assert by_name["owner-01"].rewards == 0
+
+
+@pytest.mark.parametrize(
+    ("secure", "kind"),
+    [(True, "late"), (False, "bad-shares")],
+    ids=["secure-late", "plain-bad-shares"],
+)
+def test_a_fault_the_round_kind_cannot_have_is_refused_by_the_config(
+    secure: bool, kind: str, tmp_path: Path
+) -> None:
+    # Prepare / Execute
+    with pytest.raises(ValueError) as exc:  # pydantic's ValidationError is a ValueError
+        DemoConfig(
+            clients=4,
+            rounds=1,
+            secure_aggregation=secure,
+            workdir=tmp_path / "w",
+            faults={1: (kind, 1)},  # type: ignore[dict-item]
+        )
+
+    # Assert: the message names the fault and what this kind of round takes
+    assert kind in str(exc.value) and "rounds take" in str(exc.value)

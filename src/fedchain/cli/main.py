@@ -65,7 +65,8 @@ def demo(
     faults: Annotated[
         Optional[str],  # noqa: UP045
         typer.Option(
-            help="Misbehaving owners, e.g. '3:malformed:2,5:crash:4' (index:crash|malformed|late:from round)."
+            help="Misbehaving owners, e.g. '3:malformed:2,5:crash:4' (index:kind[:from round]); "
+            "kinds: crash, malformed, late (plaintext) / crash, malformed, bad-shares (secure)."
         ),
     ] = None,
     secure_aggregation: Annotated[

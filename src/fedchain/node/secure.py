@@ -244,7 +244,7 @@ class SecureTrainerNode(TrainerNode):
                 self.task_id, round, "KeysShared"
             ):
                 return None
-            shares = client.share_keys(view.context, view.adverts)
+            shares = self.seal_shares(client, view)
             digest = self.store.put(shares.to_bytes())
             self.coordinator.share_keys(self.account, self.task_id, round, digest, len(self.data))
             return NodeAction(self.name, "share", round)
@@ -270,7 +270,7 @@ class SecureTrainerNode(TrainerNode):
             masked = client.masked_input(
                 view.context, view.adverts, view.u2, weighted, ring_bits=bits
             )
-            root, digest = self.blobs.put_vector(BlobKind.MASKED, masked, ring_bits=bits)
+            root, digest = self.store_masked(masked, bits, round)
             self.coordinator.commit_update(
                 self.account, self.task_id, round, root, digest, len(self.data)
             )
@@ -287,6 +287,16 @@ class SecureTrainerNode(TrainerNode):
             self.coordinator.unmask(self.account, self.task_id, round, digest)
             return NodeAction(self.name, "unmask", round, {"bad_senders": list(reveal.bad_senders)})
         return None
+
+    # Hooks: one step each, so that fault injection (``fedchain.sim.faults``) can swap it.
+
+    def seal_shares(self, client: ClientRound, view: SecureRoundView) -> KeyShares:
+        """This round's key shares, sealed to each neighbour."""
+        return client.share_keys(view.context, view.adverts)
+
+    def store_masked(self, masked: np.ndarray, bits: int, round: int) -> tuple[bytes, bytes]:
+        """Store the masked input; returns (merkle_root, digest) to commit."""
+        return self.blobs.put_vector(BlobKind.MASKED, masked, ring_bits=bits)
 
 
 class SecureAggregatorNode(TaskNode):

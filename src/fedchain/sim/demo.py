@@ -22,7 +22,6 @@ from fedchain.audit import audit_all
 from fedchain.chain import GasLedger, open_chain
 from fedchain.codec.blob import BlobKind
 from fedchain.codec.fixedpoint import dequantize
-from fedchain.errors import FedchainError
 from fedchain.learning import (
     ModelSpec,
     TrainConfig,
@@ -44,7 +43,15 @@ from fedchain.node import (
 )
 from fedchain.node.secure import SecureAggregatorNode, SecureTrainerNode
 from fedchain.sim.consortium import TOKEN, Consortium
-from fedchain.sim.faults import DropoutNode, DropoutPlan, FaultKind, FaultyTrainer
+from fedchain.sim.faults import (
+    FAULT_KINDS,
+    SECURE_FAULT_KINDS,
+    DropoutNode,
+    DropoutPlan,
+    FaultKind,
+    FaultyTrainer,
+    SecureFaultyTrainer,
+)
 from fedchain.sim.runner import Node, RoundRecord, run_task
 from fedchain.storage import LocalDirStore
 
@@ -79,7 +86,13 @@ class DemoConfig(BaseModel):
 
     @model_validator(mode="after")
     def _check_faults(self) -> DemoConfig:
+        allowed = SECURE_FAULT_KINDS if self.secure_aggregation else FAULT_KINDS
         for index, (kind, at_round) in self.faults.items():
+            if kind not in allowed:
+                mode = "secure" if self.secure_aggregation else "plaintext"
+                raise ValueError(
+                    f"fault {kind!r} on owner {index}: {mode} rounds take {', '.join(allowed)}"
+                )
             if not 0 <= index < self.clients:
                 raise ValueError(f"fault on owner {index}, but owners are 0..{self.clients - 1}")
             if at_round < 1:
@@ -247,10 +260,6 @@ def run_demo(cfg: DemoConfig, progress: Progress | None = None) -> DemoReport:
 def _build_nodes(
     cfg: DemoConfig, c: Consortium, task_id: int, data: object, parts: list[np.ndarray]
 ) -> list[Node]:
-    if cfg.secure_aggregation and cfg.faults:
-        raise FedchainError(
-            "--faults applies to plaintext rounds; with secure aggregation use --dropout"
-        )
     plan = DropoutPlan(
         num_participants=len(c.participants),
         fraction=cfg.dropout,
@@ -264,7 +273,8 @@ def _build_nodes(
         trainer: TrainerNode
         if i in cfg.faults:
             kind, at = cfg.faults[i]
-            trainer = FaultyTrainer(
+            faulty = SecureFaultyTrainer if cfg.secure_aggregation else FaultyTrainer
+            trainer = faulty(
                 name,
                 acct,
                 c.coordinator,

@@ -5,16 +5,32 @@ They are ordinary trainers with one twist each; they still talk only to the chai
 
 from __future__ import annotations
 
+import os
 from typing import Literal
+
+import numpy as np
 
 from fedchain.chain import Phase
 from fedchain.node import NodeAction, TrainerNode
 from fedchain.node.schedule import commit_target
+from fedchain.node.secure import SecureRoundView, SecureTrainerNode, secure_commit_target
+from fedchain.secagg import ClientRound, KeyShares
 
-__all__ = ["FaultKind", "FAULT_KINDS", "FaultyTrainer", "DropoutPlan", "DropoutNode"]
+__all__ = [
+    "FaultKind",
+    "FAULT_KINDS",
+    "SECURE_FAULT_KINDS",
+    "FaultyTrainer",
+    "SecureFaultyTrainer",
+    "DropoutPlan",
+    "DropoutNode",
+]
 
-FaultKind = Literal["crash", "malformed", "late"]
+FaultKind = Literal["crash", "malformed", "late", "bad-shares"]
 FAULT_KINDS: tuple[str, ...] = ("crash", "malformed", "late")
+"""Faults of plaintext rounds."""
+SECURE_FAULT_KINDS: tuple[str, ...] = ("crash", "malformed", "bad-shares")
+"""Faults of secure rounds."""
 
 
 class FaultyTrainer(TrainerNode):
@@ -68,6 +84,55 @@ class FaultyTrainer(TrainerNode):
         return None
 
 
+class SecureFaultyTrainer(SecureTrainerNode):
+    """A secure-round trainer that, from round ``at_round`` on, misbehaves in one way.
+
+    - crash: stops acting (a dropout every round; its stake and earned rewards stay on-chain);
+    - malformed: commits to a masked "input" that is not a MASKED blob (excluded on-chain);
+    - bad-shares: seals random bytes instead of key shares for every neighbour, then masks and
+      commits as usual. Its neighbours complain, it is left out of the sum (set E) and the
+      round completes without it.
+    """
+
+    def __init__(
+        self, *args: object, fault: FaultKind, at_round: int = 1, **kwargs: object
+    ) -> None:
+        if fault not in SECURE_FAULT_KINDS:
+            raise ValueError(f"fault {fault!r} is not one of {', '.join(SECURE_FAULT_KINDS)}")
+        super().__init__(*args, **kwargs)
+        self.fault = fault
+        self.at_round = at_round
+
+    def poll(self) -> NodeAction | None:
+        if self.fault == "crash":
+            info = self.coordinator.get_task(self.task_id)
+            now = self.coordinator.chain.next_block_time()
+            round = secure_commit_target(
+                info.phase, info.round, info.num_rounds, info.deadline, now
+            )
+            if round is not None and round >= self.at_round:
+                return None
+        return super().poll()
+
+    def seal_shares(self, client: ClientRound, view: SecureRoundView) -> KeyShares:
+        shares = super().seal_shares(client, view)
+        if self.fault != "bad-shares" or view.round < self.at_round:
+            return shares
+        return KeyShares(
+            task_id=shares.task_id,
+            round=shares.round,
+            participant=shares.participant,
+            self_mask_commitment=shares.self_mask_commitment,
+            ciphertexts={p: os.urandom(len(ct)) for p, ct in shares.ciphertexts.items()},
+        )
+
+    def store_masked(self, masked: np.ndarray, bits: int, round: int) -> tuple[bytes, bytes]:
+        if self.fault != "malformed" or round < self.at_round:
+            return super().store_masked(masked, bits, round)
+        digest = self.store.put(b"FCV1 not a masked input " + round.to_bytes(4, "big"))
+        return digest, digest
+
+
 #: Order of the phases a trainer acts in; a dropout at stage s does nothing from phase s on.
 _STAGE = {Phase.ADVERTISE: 0, Phase.SHARE: 1, Phase.COMMIT: 2, Phase.UNMASK: 3}
 
@@ -91,8 +156,6 @@ class DropoutPlan:
 
     def stage(self, round: int, index: int) -> int | None:
         """The stage at which participant ``index`` vanishes in ``round`` (None: it stays)."""
-        import numpy as np
-
         rng = np.random.default_rng([self.seed, round, 0xD20])
         dropped = rng.choice(self.n, size=self.count, replace=False)
         stages = rng.integers(0, 4, size=self.count) if self.secure else np.full(self.count, 2)
@@ -110,8 +173,6 @@ class DropoutNode:
         self.plan = plan
 
     def poll(self) -> NodeAction | None:
-        from fedchain.node.secure import secure_commit_target
-
         info = self.inner.coordinator.get_task(self.inner.task_id)
         now = self.inner.coordinator.chain.next_block_time()
         if info.secure:
