@@ -77,6 +77,7 @@ from fedchain.secagg import (
     UnmaskShares,
     add_masks,
     choose_parameters,
+    excluded_by_complaints,
     neighbours,
     parameter_risks,
     sum_masked,
@@ -374,11 +375,15 @@ def simulate_round(
     # unmask_sum re-validates (U2, U3) — an EIP-55 checksum per address — once per unmask
     # message (checks.usable_unmask_shares -> RoundContext.check_sets), plus once itself.
     _, check_w, _ = _timed(lambda: ctx.check_sets(u2, u3))
-    who = sorted(u3)
+    # The sum covers I = U3 minus E (inputs whose self-mask could not be rebuilt by the
+    # threshold rule are left out, see fedchain.secagg.complaints; no complaints here).
+    left_out = excluded_by_complaints(ctx, u2, u3, {})
+    inc = u3 - left_out.keys()
+    who = sorted(inc)
     vectors, weights = [updates[a] for a in who], [samples[a] for a in who]
     plain, pw, pcp = _timed(lambda: weighted_sum(vectors, weights))
-    dropped_keys = [j for j in u2 - u3 if ctx.neighbours_of(j) & u3]
-    expansions = len(u3) + sum(len(ctx.neighbours_of(j) & u3) for j in dropped_keys)
+    dropped_keys = [j for j in u2 - u3 if ctx.neighbours_of(j) & inc]
+    expansions = len(inc) + sum(len(ctx.neighbours_of(j) & inc) for j in u2 - inc)
     out["aggregator"] = {
         "aborted": aborted,
         "failure": failure,
@@ -390,7 +395,8 @@ def simulate_round(
         "plaintext_weighted_sum_wall_s": pw,
         "plaintext_weighted_sum_cpu_s": pcp,
         "exact": None if total is None else bool(np.array_equal(total, plain)),
-        "secrets_reconstructed": {"self_mask_seeds": len(u3), "mask_keys": len(dropped_keys)},
+        "excluded_by_threshold_rule": len(left_out),
+        "secrets_reconstructed": {"self_mask_seeds": len(inc), "mask_keys": len(dropped_keys)},
         "mask_expansions": expansions,
         "bytes_read_secure": read,
         "bytes_read_plaintext": len(u3) * update_blob_len,
@@ -535,17 +541,78 @@ def estimate_aggregator(
 # --------------------------------------------------------------------------- aborts
 
 
+def _abort_by_threshold(status: np.ndarray, adj: np.ndarray, k: int) -> np.ndarray:
+    """Whether each round aborts, for every threshold: an m × (k + 2) bool array, column t.
+
+    ``status`` is m × n (0 U1 \\ U2, 1 U2 \\ U3, 2 U3 \\ U4, 3 U4), ``adj`` the n × k neighbour
+    lists. No complaints (only dropouts), so E comes from the rules of ``excluded_by_complaints``
+    alone, and I(t) = {i ∈ U3 : t ≤ τ_i} with τ_i = 1 + min(c3_i, max_{j ∈ N(i) ∩ U3} c3_j)
+    (c3 = neighbours in U3): rule 1 keeps i iff t ≤ 1 + c3_i, rule 2 then drops i iff no
+    neighbour survived rule 1, and needs one pass only — a node with no neighbour in I is
+    nobody's partner. Each abort condition of ``unmask_sum`` is then |I(t)| < t, or t in an
+    interval (lo, hi] of some node (c4 = neighbours in U4, who reveal; W_l = the largest τ_j
+    over l's neighbours j ∈ U3 \\ U4, so j ∈ I(t) withholding s_jl exists iff t ≤ W_l):
+
+    - i ∈ U3, self-mask seed short of shares while i ∈ I: (c4_i + [i ∈ U4], τ_i];
+    - l ∈ U2 \\ U3, mask key short of shares and a neighbour in I withholding: (c4_l, W_l];
+    - l ∈ E (double fault), a neighbour in I withholding s_jl: (τ_l, W_l].
+    """
+    m = status.shape[0]
+    width = k + 2  # t = 0 … k + 1
+    nb = status[:, adj]  # m × n × k
+    in3, in4 = status >= 2, status == 3
+    c3 = (nb >= 2).sum(axis=2, dtype=np.int16)
+    c4 = (nb == 3).sum(axis=2, dtype=np.int16)
+    best_nb = np.where(nb >= 2, c3[:, adj], np.int16(-1)).max(axis=2)
+    tau = np.where(in3, 1 + np.minimum(c3, best_nb), 0).astype(np.int16)
+    withheld = np.where(nb == 2, tau[:, adj], np.int16(0)).max(axis=2)
+    row = np.arange(m)[:, None] * width
+
+    diff = np.zeros(m * width + 1, dtype=np.int32)  # +1 on (lo, hi]: at lo + 1, −1 at hi + 1
+    for who, lo, hi in (
+        (in3, c4 + in4, tau),
+        (status == 1, c4, withheld),
+        (in3, tau, withheld),
+    ):
+        hi = np.minimum(hi, k)
+        keep = who & (lo < hi)
+        base = np.broadcast_to(row, keep.shape)[keep]
+        diff += np.bincount(base + lo[keep] + 1, minlength=diff.size)
+        diff -= np.bincount(base + hi[keep] + 1, minlength=diff.size)
+    in_interval = np.cumsum(diff[:-1].reshape(m, width), axis=1) > 0
+
+    slot = (row + np.minimum(tau, k + 1))[in3]
+    tau_hist = np.bincount(slot, minlength=m * width).reshape(m, width)
+    size_i = np.cumsum(tau_hist[:, ::-1], axis=1)[:, ::-1]  # |I(t)| = #{i ∈ U3 : τ_i ≥ t}
+    return in_interval | (size_i < np.arange(width))
+
+
 def abort_monte_carlo(n: int, k: int, dropout: float, trials: int, seed: int) -> dict[str, Any]:
     """Abort rate of a round for every threshold t, over random dropout patterns.
 
     The graph is the real ``neighbours`` (H(k, n) on a seeded permutation); the dropouts are a
     uniformly random set, split over the phases as in the benchmark. Since the dropout set is
     independent of the permutation, fixing one graph and drawing the dropouts at random has the
-    same distribution as drawing both. The round aborts at threshold t iff some secret the
-    aggregator needs has fewer than t share holders that reveal: the self-mask seed of every
-    j ∈ U3 (held by j's neighbours and, since commit bb2e3a4, by j itself; revealed by those
-    in U4), the mask key of every j ∈ U2 \\ U3 with a neighbour in U3 (held by its neighbours
-    only; revealed by those in U4).
+    same distribution as drawing both. There are no complaints, so E (the U3 inputs left out,
+    ``excluded_by_complaints``) is: i ∈ U3 with 1 + |N(i) ∩ U3| < t, then i with no neighbour
+    left in I = U3 \\ E. At threshold t the round aborts (a client refuses to unmask, or
+    ``unmask_sum`` raises ``UnmaskFailure``) iff
+
+    - |I| < t; or
+    - some i ∈ I has fewer than t revealed shares of its self-mask seed: its neighbours in U4
+      (members of E in U4 unmask too) plus i itself if i ∈ U4; or
+    - some mask an included j added for l cannot be removed: l ∈ U2 \\ U3 whose mask key has
+      fewer than t shares revealed (by its neighbours in U4) and a neighbour j ∈ I \\ U4 (a
+      j ∈ U4 reveals s_jl itself), or l ∈ E with a neighbour j ∈ I \\ U4 (a double fault:
+      only j could reveal s_jl).
+
+    The abort is not monotone in t (a larger t can exclude the input whose seed lacked shares),
+    so it is decided for each t (see ``_abort_by_threshold``). ``min_share_holders_quantiles``
+    is the earlier statistic: quantiles over the trials of the fewest revealing share holders
+    of any secret that would be needed with E empty (the self-mask seed of each j ∈ U3, the
+    mask key of each j ∈ U2 \\ U3 with a neighbour in U3). The old rule aborted iff t exceeded
+    it; now no round aborts at t at or below it (then E is empty and every secret has its
+    shares; U3 = ∅ aside), but one above it may still complete.
     """
     rng = np.random.default_rng(seed)
     addrs = _addresses(rng, n)
@@ -556,6 +623,7 @@ def abort_monte_carlo(n: int, k: int, dropout: float, trials: int, seed: int) ->
     base, rem = divmod(total, 3)
     cuts = np.cumsum([base, base + (rem >= 1), base + (rem >= 2)])  # adv | share | masked
     min_holders = np.empty(trials, dtype=np.int64)
+    aborts = np.zeros(k + 2, dtype=np.int64)
     batch = max(1, 4_000_000 // (n * k))
     for start in range(0, trials, batch):
         m = min(batch, trials - start)
@@ -565,16 +633,16 @@ def abort_monte_carlo(n: int, k: int, dropout: float, trials: int, seed: int) ->
         status[rows, perm[:, : cuts[0]]] = 0
         status[rows, perm[:, cuts[0] : cuts[1]]] = 1
         status[rows, perm[:, cuts[1] : cuts[2]]] = 2
+        aborts += _abort_by_threshold(status, adj, k).sum(axis=0)
         nb = status[:, adj]  # m × n × k
         holders = (nb == 3).sum(axis=2)  # neighbours in U4: they reveal a share of j
-        # Self-mask seed of j ∈ U3: neighbours in U4, plus j itself if j ∈ U4 (it kept a share).
-        self_holders = holders + (status == 3)
-        need_self = status >= 2
-        # Mask key of j ∈ U2 \ U3 with a neighbour in U3: neighbours in U4 only.
-        need_key = (status == 1) & (nb >= 2).any(axis=2)
-        have = np.where(need_self, self_holders, np.where(need_key, holders, k + 2))
+        have = np.where(
+            status >= 2,
+            holders + (status == 3),  # self-mask seed of j ∈ U3: j itself too if j ∈ U4
+            np.where((status == 1) & (nb >= 2).any(axis=2), holders, k + 2),
+        )
         min_holders[start : start + m] = have.min(axis=1)
-    rates = {tt: float(np.mean(min_holders < tt)) for tt in range(2, k + 1)}
+    rates = {tt: float(aborts[tt] / trials) for tt in range(2, k + 1)}
     return {
         "n": n,
         "k": k,
@@ -727,6 +795,13 @@ def evaluate_targets(result: dict[str, Any]) -> dict[str, Any]:
                 "masked_over_plaintext": s["bytes_ratio_masked_blob_vs_plaintext"],
                 "total_over_plaintext": s["bytes_ratio_total_vs_plaintext"],
                 "message_bytes_per_neighbour": s["message_bytes_per_neighbour"],
+                "ring_bits": p["ring_bits"],
+                "declared_samples": p["total_declared_samples"],
+                # Any exact scheme's masked word must range over every possible aggregate
+                # value, [-C·W, C·W]: log2(2·C·W + 1) bits is a floor no packing can beat.
+                "floor_bits": math.log2(
+                    2 * coordinate_bound(CLIP_NORM, FRAC_BITS) * p["total_declared_samples"] + 1
+                ),
             }
         )
     out["bytes"] = {
@@ -736,6 +811,11 @@ def evaluate_targets(result: dict[str, Any]) -> dict[str, Any]:
         "measured": rows,
         "worst_masked_over_plaintext": max(r["masked_over_plaintext"] for r in rows),
         "met": all(r["masked_over_plaintext"] <= TARGET_BYTES_FACTOR for r in rows),
+        "met_at_n": sorted(
+            {r["n"] for r in rows}
+            - {r["n"] for r in rows if r["masked_over_plaintext"] > TARGET_BYTES_FACTOR}
+        ),
+        "ring": f"clip norm {CLIP_NORM}, {FRAC_BITS} fractional bits, nᵢ in {list(SAMPLES_RANGE)}",
     }
     return out
 
@@ -960,11 +1040,12 @@ def print_tables(result: dict[str, Any]) -> None:
         b["target"],
         f"MASKED blob / UPDATE blob ≤ {b['worst_masked_over_plaintext']:.3f}×; "
         + ", ".join(
-            f"n={r['n']}, d={r['d']:,}: total {r['total_over_plaintext']:.2f}×"
+            f"n={r['n']} (b={r['ring_bits']}, floor {r['floor_bits']:.1f}), d={r['d']:,}: "
+            f"masked {r['masked_over_plaintext']:.3f}×, total {r['total_over_plaintext']:.2f}×"
             for r in b["measured"]
             if r["d"] == max(x["d"] for x in b["measured"])
         ),
-        "yes" if b["met"] else "[red]no[/red]",
+        "yes" if b["met"] else f"[red]no[/red] (yes at n ∈ {b['met_at_n']})",
     )
     console.print(t)
 
