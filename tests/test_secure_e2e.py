@@ -171,7 +171,7 @@ def test_secure_cli_demo_then_audit_on_anvil_and_a_flipped_masked_byte_is_caught
     assert digest in masked
     blob = workdir / "store" / digest[:2] / digest
     raw = bytearray(blob.read_bytes())
-    raw[-1] ^= 0x01
+    raw[HEADER_SIZE] ^= 0x80  # the top bit of the first packed word (the last byte may be padding)
 
     # Execute: flip one byte of its payload and audit again
     blob.write_bytes(bytes(raw))
