@@ -1258,13 +1258,14 @@ def plot(result: dict[str, Any], path: Path) -> None:
             color=colors[n],
             label=f"all secure bytes / UPDATE blob, n={n:,} (k={rows[0]['k']})",
         )
-    ax4.plot(
-        ds,
-        [c["masked_over_update_bytes"] for c in result["codec"] if c["d"] in ds],
-        "s--",
-        color="black",
-        label="MASKED blob / UPDATE blob (b-bit ring words vs int32)",
-    )
+        ax4.plot(
+            [p["d"] for p in rows],
+            [p["participant"]["bytes_ratio_masked_blob_vs_plaintext"] for p in rows],
+            "s--",
+            color=colors[n],
+            alpha=0.6,
+            label=f"MASKED blob alone, n={n:,} (ring b = {rows[0]['ring_bits']} bits)",
+        )
     ax4.axhline(TARGET_BYTES_FACTOR, color="red", ls="-.", lw=1)
     ax4.text(
         ds[0],
