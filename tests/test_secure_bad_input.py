@@ -24,8 +24,9 @@ import pytest
 
 from fedchain.aggregation import weighted_sum
 from fedchain.audit import audit_all
-from fedchain.chain import ContractRevert, EmbeddedChain, GasLedger, Phase
+from fedchain.chain import AbortReason, ContractRevert, EmbeddedChain, GasLedger, Phase
 from fedchain.codec.blob import BlobKind
+from fedchain.errors import FedchainError
 from fedchain.learning import ModelSpec, TrainConfig
 from fedchain.node import KeeperNode, LocalData, NodeAction, TaskBlobs, TaskConfig
 from fedchain.node.secure import SecureAggregatorNode, SecureRoundView, SecureTrainerNode
@@ -646,3 +647,57 @@ def test_complaints_are_accepted_once_per_round_and_only_before_ones_own_commit(
     assert after_commit.value.error == "AlreadyCommitted"
     assert twice.value.error == "AlreadySubmitted"
     assert w.co.phase_digests(w.task_id, 1, "SharesComplained") == {w.addr(VICTIM): digest}
+
+
+class _WithholdsUnmask:
+    """Wraps a trainer that does everything but post its unmask shares."""
+
+    def __init__(self, inner: RecordingTrainer) -> None:
+        self.inner = inner
+        self.name = inner.name
+
+    def poll(self) -> NodeAction | None:
+        info = self.inner.coordinator.get_task(self.inner.task_id)
+        return None if info.phase == Phase.UNMASK else self.inner.poll()
+
+
+def test_an_excluded_owner_plus_a_silent_neighbour_aborts_the_round_cleanly(
+    chain: EmbeddedChain, tmp_path: Path, accounting_holds: Any
+) -> None:
+    # Prepare: owner 0 seals valid shares for owner 1 only and garbage for the others, so three
+    # complaints leave 2 < t = 3 holders of its self-mask share: it is excluded. Owner 1 holds
+    # the only copy of its pairwise seed with owner 0 that nobody revealed, and then withholds
+    # its unmask message: the one double fault complaints cannot repair
+    w = _world(chain, tmp_path)
+    spared = w.addr(VICTIM)
+
+    def garble_others(cts: dict[str, bytes], _: KeyShares) -> dict[str, bytes]:
+        return {p: ct if p == spared else os.urandom(len(ct)) for p, ct in cts.items()}
+
+    trainers = [w.trainer(i) for i in range(5)]
+    trainers[EVIL].store = RewritingStore(w.store, _shares_rewriter(garble_others))
+    nodes: list[Any] = [*trainers]
+    nodes[VICTIM] = _WithholdsUnmask(trainers[VICTIM])
+    stakes = {i: w.co.get_member(w.task_id, w.addr(i)).stake for i in range(5)}
+    model_before = w.co.get_task(w.task_id).global_model_digest
+
+    # Execute
+    w.run(nodes)
+    view = w.view()
+
+    # Assert: owner 0 excluded by complaints, owner 1 withheld; the aggregate could not be
+    # unmasked and the round aborted with nothing lost: no stake moved, no reward credited,
+    # the global model unchanged, every token accounted for
+    evil = w.addr(EVIL)
+    assert set(view.excluded_by_complaints) == {evil}
+    assert set(view.complaints) == {w.addr(i) for i in (2, 3, 4)}
+    assert spared in view.u3 and spared not in view.unmask_messages
+    with pytest.raises(FedchainError, match="unmask|pairwise|seed"):
+        view.aggregate()
+    (outcome,) = w.co.round_outcomes(w.task_id)
+    assert not outcome.finalized and outcome.abort_reason == AbortReason.NO_AGGREGATE
+    assert w.co.get_task(w.task_id).global_model_digest == model_before
+    for i in range(5):
+        m = w.co.get_member(w.task_id, w.addr(i))
+        assert m.stake == stakes[i] and m.claimable + m.pending == 0
+    assert accounting_holds(w.co, w.c.token)
