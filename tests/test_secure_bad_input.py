@@ -21,6 +21,7 @@ from typing import Any
 
 import numpy as np
 import pytest
+from recording_trainer import RecordingTrainer
 
 from fedchain.aggregation import weighted_sum
 from fedchain.audit import audit_all
@@ -29,7 +30,7 @@ from fedchain.codec.blob import BlobKind
 from fedchain.errors import FedchainError
 from fedchain.learning import ModelSpec, TrainConfig
 from fedchain.node import KeeperNode, LocalData, NodeAction, TaskBlobs, TaskConfig
-from fedchain.node.secure import SecureAggregatorNode, SecureRoundView, SecureTrainerNode
+from fedchain.node.secure import SecureAggregatorNode, SecureRoundView
 from fedchain.secagg import ClientRound, KeyAdvert, KeyShares
 from fedchain.sim.consortium import Consortium
 from fedchain.sim.runner import RoundRecord, run_task
@@ -46,19 +47,6 @@ def _local_data(n: int, seed: int) -> LocalData:
     x = rng.normal(size=(n, 4)).astype(np.float32)
     y = (x[:, 0] + 0.5 * x[:, 1] > 0).astype(np.int64)
     return LocalData(x, y)
-
-
-class RecordingTrainer(SecureTrainerNode):
-    """A secure trainer that also keeps, in memory, the plaintext update it masks each round."""
-
-    def __init__(self, *args: object, **kwargs: object) -> None:
-        super().__init__(*args, **kwargs)
-        self.updates: dict[int, np.ndarray] = {}
-
-    def compute_update(self, base_digest: bytes, round: int) -> tuple[np.ndarray, float]:
-        update, loss = super().compute_update(base_digest, round)
-        self.updates[round] = update.copy()
-        return update, loss
 
 
 class RewritingStore:

@@ -12,13 +12,14 @@ from dataclasses import dataclass
 
 import numpy as np
 import pytest
+from recording_trainer import RecordingTrainer
 from scipy import stats
 
 from fedchain.chain import EmbeddedChain, GasLedger
 from fedchain.codec.blob import BlobKind
 from fedchain.learning import ModelSpec, TrainConfig
 from fedchain.node import KeeperNode, LocalData, TaskBlobs, TaskConfig
-from fedchain.node.secure import SecureAggregatorNode, SecureRoundView, SecureTrainerNode
+from fedchain.node.secure import SecureAggregatorNode, SecureRoundView
 from fedchain.secagg import reduce_to_ring
 from fedchain.sim.consortium import Consortium
 from fedchain.sim.faults import DropoutNode
@@ -37,19 +38,6 @@ def _local_data(n: int, seed: int) -> LocalData:
     x = rng.normal(size=(n, FEATURES)).astype(np.float32)
     y = (x[:, 0] + 0.5 * x[:, 1] > 0).astype(np.int64)
     return LocalData(x, y)
-
-
-class RecordingTrainer(SecureTrainerNode):
-    """A secure trainer that also keeps, in memory, the plaintext update it masks each round."""
-
-    def __init__(self, *args: object, **kwargs: object) -> None:
-        super().__init__(*args, **kwargs)
-        self.updates: dict[int, np.ndarray] = {}
-
-    def compute_update(self, base_digest: bytes, round: int) -> tuple[np.ndarray, float]:
-        update, loss = super().compute_update(base_digest, round)
-        self.updates[round] = update.copy()
-        return update, loss
 
 
 class Plan:

@@ -257,14 +257,7 @@ class CoordinatorClient:
         self, member: LocalAccount, task_id: int, round: int, digest: bytes, samples: int
     ) -> Receipt:
         """Publish the key shares' digest and the samples the masked input will be weighted by."""
-        return self.tx.send(
-            member,
-            self.contract.functions.shareKeys(task_id, round, digest, samples),
-            gas=GAS_LIMITS["secure_phase"],
-            operation="share_keys",
-            task_id=task_id,
-            round=round,
-        )
+        return self._secure_tx(member, "shareKeys", "share_keys", task_id, round, digest, samples)
 
     def complain(self, member: LocalAccount, task_id: int, round: int, digest: bytes) -> Receipt:
         """Publish a complaint about neighbours' key shares (before committing a masked input)."""
@@ -274,11 +267,18 @@ class CoordinatorClient:
         return self._secure_tx(member, "unmask", "unmask", task_id, round, digest)
 
     def _secure_tx(
-        self, member: LocalAccount, fn: str, op: str, task_id: int, round: int, digest: bytes
+        self,
+        member: LocalAccount,
+        fn: str,
+        op: str,
+        task_id: int,
+        round: int,
+        digest: bytes,
+        *extra: int,
     ) -> Receipt:
         return self.tx.send(
             member,
-            getattr(self.contract.functions, fn)(task_id, round, digest),
+            getattr(self.contract.functions, fn)(task_id, round, digest, *extra),
             gas=GAS_LIMITS["secure_phase"],
             operation=op,
             task_id=task_id,
