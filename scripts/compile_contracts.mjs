@@ -10,10 +10,10 @@ const require = createRequire(import.meta.url);
 const solc = require("solc");
 const root = path.resolve(path.dirname(new URL(import.meta.url).pathname), "..");
 const outDir = path.resolve(process.argv[2] ?? path.join(root, "src/fedchain/contracts/artifacts"));
-const SHIPPED = ["FedToken", "TaskCoordinator"];
+const SHIPPED = ["FedToken", "TaskCoordinator", "SecAggPhases", "CoordinatorLens", "RoundDisputes"];
 
 const sources = {};
-for (const f of fs.readdirSync(path.join(root, "contracts")).sort()) {
+for (const f of fs.readdirSync(path.join(root, "contracts"), { recursive: true }).sort()) {
   if (f.endsWith(".sol")) sources[`contracts/${f}`] = { content: fs.readFileSync(path.join(root, "contracts", f), "utf8") };
 }
 const input = {
@@ -21,7 +21,7 @@ const input = {
   sources,
   settings: {
     evmVersion: "cancun",
-    optimizer: { enabled: true, runs: 10000 },
+    optimizer: { enabled: true, runs: 1000 },
     viaIR: true,
     metadata: { bytecodeHash: "none" },
     outputSelection: { "*": { "*": ["abi", "evm.bytecode.object", "evm.deployedBytecode.object"] } },
@@ -41,6 +41,23 @@ for (const e of out.errors ?? []) {
 }
 if (errors.length) process.exit(1);
 fs.mkdirSync(outDir, { recursive: true });
+// The coordinator serves its modules' selectors (forwarded by DELEGATECALL from its fallback), so
+// its shipped ABI is the union of its own and theirs: clients call one address.
+const MODULES = { TaskCoordinator: ["SecAggPhases", "CoordinatorLens"] };
+const byName = {};
+for (const contracts of Object.values(out.contracts)) Object.assign(byName, contracts);
+function abiOf(name) {
+  const seen = new Set();
+  const items = [];
+  for (const n of [name, ...(MODULES[name] ?? [])]) {
+    for (const item of byName[n].abi) {
+      if (item.type === "constructor" && n !== name) continue;
+      const key = JSON.stringify([item.type, item.name, (item.inputs ?? []).map((i) => i.type)]);
+      if (!seen.has(key)) { seen.add(key); items.push(item); }
+    }
+  }
+  return items;
+}
 for (const [file, contracts] of Object.entries(out.contracts)) {
   for (const [name, c] of Object.entries(contracts)) {
     if (!SHIPPED.includes(name)) continue;
@@ -49,7 +66,7 @@ for (const [file, contracts] of Object.entries(out.contracts)) {
       sourceName: file,
       compiler: `solc-js ${solc.version()}`,
       evmVersion: input.settings.evmVersion,
-      abi: c.abi,
+      abi: abiOf(name),
       bytecode: "0x" + c.evm.bytecode.object,
       deployedBytecode: "0x" + c.evm.deployedBytecode.object,
     };

@@ -1,16 +1,31 @@
 """Chain layer: the only code that knows web3. Backends, transactions, typed contract clients."""
 
 from fedchain.chain.backends import AnvilChain, ChainBackend, EmbeddedChain, RpcChain, open_chain
-from fedchain.chain.contracts import CoordinatorClient, Deployment, TokenClient, deploy
+from fedchain.chain.contracts import (
+    CoordinatorClient,
+    Deployment,
+    DisputeClient,
+    TokenClient,
+    deploy,
+    flatten_proof,
+)
 from fedchain.chain.errors import ChainError, ContractRevert, TransactionFailed
 from fedchain.chain.gas import GasLedger, GasRecord
 from fedchain.chain.transactor import Transactor, derive_account
 from fedchain.chain.types import (
     AbortReason,
     AggregateCommitment,
+    ChallengeOutcome,
+    CommitOpening,
+    ExclusionReason,
+    Fault,
+    GameInfo,
+    GameKind,
+    GameState,
     MemberInfo,
     Phase,
     RoundOutcome,
+    Target,
     TaskInfo,
     TaskParams,
     UpdateCommitment,
@@ -19,6 +34,16 @@ from fedchain.chain.types import (
 __all__ = [
     "AbortReason",
     "AggregateCommitment",
+    "ChallengeOutcome",
+    "CommitOpening",
+    "DisputeClient",
+    "ExclusionReason",
+    "Fault",
+    "GameInfo",
+    "GameKind",
+    "GameState",
+    "Target",
+    "flatten_proof",
     "AnvilChain",
     "ChainBackend",
     "ChainError",

@@ -13,7 +13,7 @@ from typing import Any
 
 __all__ = ["Artifact", "load_artifact", "CONTRACT_NAMES"]
 
-CONTRACT_NAMES = ("FedToken", "TaskCoordinator")
+CONTRACT_NAMES = ("FedToken", "TaskCoordinator", "SecAggPhases", "CoordinatorLens", "RoundDisputes")
 
 
 @dataclass(frozen=True)

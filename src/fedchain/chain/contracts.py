@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import re
 import threading
 from dataclasses import asdict, dataclass
 from pathlib import Path
@@ -21,33 +22,57 @@ from fedchain.chain.transactor import Receipt, Transactor
 from fedchain.chain.types import (
     AbortReason,
     AggregateCommitment,
+    ChallengeOutcome,
+    CommitOpening,
+    ExclusionReason,
+    Fault,
+    GameInfo,
+    GameKind,
+    GameState,
     MemberInfo,
     Phase,
     RoundOutcome,
+    Target,
     TaskInfo,
     TaskParams,
     UpdateCommitment,
 )
 
-__all__ = ["Deployment", "deploy", "TokenClient", "CoordinatorClient", "GAS_LIMITS"]
+__all__ = [
+    "Deployment",
+    "deploy",
+    "TokenClient",
+    "CoordinatorClient",
+    "DisputeClient",
+    "GAS_LIMITS",
+]
 
 #: Explicit gas limits per operation (generous: unused gas is not charged).
 GAS_LIMITS = {
     "deploy_token": 3_000_000,
     "deploy_coordinator": 6_000_000,
+    "deploy_module": 4_000_000,
+    "deploy_disputes": 4_000_000,
+    "set_dispute_game": 80_000,
     "approve": 80_000,
     "transfer": 150_000,
-    "create_task": 500_000,
-    "start_task": 120_000,
+    "create_task": 700_000,
+    "start_task": 150_000,
+    "start_task_per_member": 12_000,
     "join": 250_000,
     "leave_task": 200_000,
     "claim": 180_000,
     "commit_update": 150_000,
-    "post_aggregate": 200_000,
+    "post_aggregate": 220_000,
     "post_aggregate_per_excluded": 40_000,
     "advance": 200_000,
     "secure_phase": 150_000,
     "withdraw_pool": 200_000,
+    # disputes (measured in benchmarks/disputes.py; limits generous, all far below 2**24)
+    "challenge": 300_000,
+    "dispute_move": 400_000,
+    "dispute_proof": 2_000_000,
+    "dispute_timeout": 300_000,
 }
 
 
@@ -58,6 +83,7 @@ class Deployment:
     chain_id: int
     token: str
     coordinator: str
+    disputes: str
     deploy_block: int
 
     def save(self, path: Path) -> None:
@@ -72,26 +98,35 @@ class Deployment:
 
 
 def deploy(tx: Transactor, deployer: LocalAccount, *, supply: int) -> Deployment:
-    """Deploy FedToken (whole supply to ``deployer``) and the TaskCoordinator."""
+    """Deploy FedToken (whole supply to ``deployer``), the coordinator with its two modules
+    (SecAgg+ phases, views), and the dispute game, and name the game in the coordinator."""
     w3 = tx.chain.w3
-    token_art = load_artifact("FedToken")
-    token_factory = w3.eth.contract(abi=token_art.abi, bytecode=token_art.bytecode)
-    r1 = tx.send(
-        deployer,
-        token_factory.constructor("FedChain Token", "FED", deployer.address, supply),
-        gas=GAS_LIMITS["deploy_token"],
-        operation="deploy_token",
+
+    def create(name: str, *args: object, operation: str) -> str:
+        art = load_artifact(name)
+        factory = w3.eth.contract(abi=art.abi, bytecode=art.bytecode)
+        r = tx.send(
+            deployer, factory.constructor(*args), gas=GAS_LIMITS[operation], operation=operation
+        )
+        assert r.contract_address
+        return r.contract_address
+
+    first_block = int(w3.eth.block_number) + 1
+    token = create(
+        "FedToken", "FedChain Token", "FED", deployer.address, supply, operation="deploy_token"
     )
-    coord_art = load_artifact("TaskCoordinator")
-    coord_factory = w3.eth.contract(abi=coord_art.abi, bytecode=coord_art.bytecode)
-    r2 = tx.send(
+    phases = create("SecAggPhases", token, operation="deploy_module")
+    lens = create("CoordinatorLens", token, operation="deploy_module")
+    coordinator = create("TaskCoordinator", token, phases, lens, operation="deploy_coordinator")
+    disputes = create("RoundDisputes", coordinator, operation="deploy_disputes")
+    contract = w3.eth.contract(address=coordinator, abi=load_artifact("TaskCoordinator").abi)
+    tx.send(
         deployer,
-        coord_factory.constructor(r1.contract_address),
-        gas=GAS_LIMITS["deploy_coordinator"],
-        operation="deploy_coordinator",
+        contract.functions.setDisputeGame(disputes),
+        gas=GAS_LIMITS["set_dispute_game"],
+        operation="set_dispute_game",
     )
-    assert r1.contract_address and r2.contract_address
-    return Deployment(tx.chain.chain_id, r1.contract_address, r2.contract_address, r1.block)
+    return Deployment(tx.chain.chain_id, token, coordinator, disputes, first_block)
 
 
 class TokenClient:
@@ -139,7 +174,7 @@ class CoordinatorClient:
         )
         self.address = self.contract.address
         self.from_block = from_block
-        self._events = EventIndex(self.contract, from_block)
+        self._events = EventIndex(self.contract, from_block, "TaskCoordinator")
         self._view_lock = threading.Lock()
         self._view_block = -1
         self._view_cache: dict[tuple[Any, ...], Any] = {}
@@ -159,19 +194,22 @@ class CoordinatorClient:
         (ev,) = self.contract.events.TaskCreated().process_receipt(_as_receipt(r), errors=DISCARD)
         return int(ev["args"]["taskId"])
 
-    def start_task(self, sponsor: LocalAccount, task_id: int) -> Receipt:
+    def start_task(self, sponsor: LocalAccount, task_id: int, median_hint: int = 1) -> Receipt:
+        """Open round 1; ``median_hint`` is a median of the declared sample counts (checked)."""
+        members = self.get_task(task_id).members
         return self.tx.send(
             sponsor,
-            self.contract.functions.startTask(task_id),
-            gas=GAS_LIMITS["start_task"],
+            self.contract.functions.startTask(task_id, median_hint),
+            gas=GAS_LIMITS["start_task"] + GAS_LIMITS["start_task_per_member"] * members,
             operation="start_task",
             task_id=task_id,
         )
 
-    def join(self, member: LocalAccount, task_id: int) -> Receipt:
+    def join(self, member: LocalAccount, task_id: int, declared: int) -> Receipt:
+        """Join with ``declared`` samples (fixed for the membership; they price the stake)."""
         return self.tx.send(
             member,
-            self.contract.functions.join(task_id),
+            self.contract.functions.join(task_id, declared),
             gas=GAS_LIMITS["join"],
             operation="join",
             task_id=task_id,
@@ -210,12 +248,11 @@ class CoordinatorClient:
         task_id: int,
         round: int,
         merkle_root: bytes,
-        blob_digest: bytes,
-        samples: int,
+        sum_sq: int,
     ) -> Receipt:
         return self.tx.send(
             member,
-            self.contract.functions.commitUpdate(task_id, round, merkle_root, blob_digest, samples),
+            self.contract.functions.commitUpdate(task_id, round, merkle_root, sum_sq),
             gas=GAS_LIMITS["commit_update"],
             operation="commit_update",
             task_id=task_id,
@@ -228,18 +265,23 @@ class CoordinatorClient:
         task_id: int,
         round: int,
         merkle_root: bytes,
-        blob_digest: bytes,
-        model_digest: bytes,
-        excluded: list[str] | None = None,
+        model_root: bytes,
+        excluded: dict[str, ExclusionReason] | None = None,
     ) -> Receipt:
-        excluded = list(excluded or [])
+        """Post the aggregate's and the new model's roots; ``excluded`` maps who to why."""
+        excluded = dict(excluded or {})
         gas = GAS_LIMITS["post_aggregate"] + GAS_LIMITS["post_aggregate_per_excluded"] * len(
             excluded
         )
         return self.tx.send(
             aggregator,
             self.contract.functions.postAggregate(
-                task_id, round, merkle_root, blob_digest, model_digest, excluded
+                task_id,
+                round,
+                merkle_root,
+                model_root,
+                list(excluded),
+                [int(r) for r in excluded.values()],
             ),
             gas=gas,
             operation="post_aggregate",
@@ -253,11 +295,9 @@ class CoordinatorClient:
     ) -> Receipt:
         return self._secure_tx(member, "advertiseKeys", "advertise_keys", task_id, round, digest)
 
-    def share_keys(
-        self, member: LocalAccount, task_id: int, round: int, digest: bytes, samples: int
-    ) -> Receipt:
-        """Publish the key shares' digest and the samples the masked input will be weighted by."""
-        return self._secure_tx(member, "shareKeys", "share_keys", task_id, round, digest, samples)
+    def share_keys(self, member: LocalAccount, task_id: int, round: int, digest: bytes) -> Receipt:
+        """Publish the key shares' digest (the event carries the member's weight)."""
+        return self._secure_tx(member, "shareKeys", "share_keys", task_id, round, digest)
 
     def complain(self, member: LocalAccount, task_id: int, round: int, digest: bytes) -> Receipt:
         """Publish a complaint about neighbours' key shares (before committing a masked input)."""
@@ -291,12 +331,11 @@ class CoordinatorClient:
         task_id: int,
         round: int,
         merkle_root: bytes,
-        blob_digest: bytes,
-        model_digest: bytes,
-        excluded: list[str] | None = None,
+        model_root: bytes,
+        excluded: dict[str, ExclusionReason] | None = None,
         withheld: list[str] | None = None,
     ) -> Receipt:
-        excluded = list(excluded or [])
+        excluded = dict(excluded or {})
         withheld = list(withheld or [])
         gas = GAS_LIMITS["post_aggregate"] + GAS_LIMITS["post_aggregate_per_excluded"] * (
             len(excluded) + len(withheld)
@@ -304,7 +343,13 @@ class CoordinatorClient:
         return self.tx.send(
             aggregator,
             self.contract.functions.postSecureAggregate(
-                task_id, round, merkle_root, blob_digest, model_digest, excluded, withheld
+                task_id,
+                round,
+                merkle_root,
+                model_root,
+                list(excluded),
+                [int(r) for r in excluded.values()],
+                withheld,
             ),
             gas=gas,
             operation="post_aggregate",
@@ -352,34 +397,12 @@ class CoordinatorClient:
             v = self._view("getTask", task_id)
         except Exception as exc:
             raise _decode_call_error(exc, "get_task") from exc
-        return TaskInfo(
-            task_id=task_id,
-            sponsor=v[0],
-            num_rounds=int(v[1]),
-            min_participants=int(v[2]),
-            commit_duration=int(v[3]),
-            aggregate_duration=int(v[4]),
-            challenge_duration=int(v[5]),
-            stake_amount=int(v[6]),
-            aggregator_bond=int(v[7]),
-            reward_per_round=int(v[8]),
-            pool=int(v[9]),
-            round=int(v[10]),
-            phase=Phase(v[11]),
-            deadline=int(v[12]),
-            total_samples=int(v[13]),
-            committed=int(v[14]),
-            members=int(v[15]),
-            aggregator=v[16],
-            bond_held=int(v[17]),
-            config_digest=_b32(v[18]),
-            global_model_digest=_b32(v[19]),
-            pending_model_digest=_b32(v[20]),
-            secure=bool(v[21]),
-            advertised=int(v[22]),
-            shared=int(v[23]),
-            unmasked=int(v[24]),
-        )
+        f = dict(zip(_TASK_VIEW_FIELDS, v, strict=True))
+        f["phase"] = Phase(f["phase"])
+        for k in ("config_digest", "global_model_root", "pending_model_root"):
+            f[k] = _b32(f[k])
+        f["secure"] = bool(f["secure"])
+        return TaskInfo(task_id=task_id, **f)
 
     def get_member(self, task_id: int, account: str) -> MemberInfo:
         try:
@@ -387,14 +410,11 @@ class CoordinatorClient:
         except Exception as exc:
             raise _decode_call_error(exc, "get_member") from exc
         return MemberInfo(
-            int(m[0]), int(m[1]), int(m[2]), int(m[3]), bool(m[4]), int(pending), _b32(commitment)
+            int(m[0]), int(m[1]), int(m[2]), int(m[3]), int(m[4]), int(pending), _b32(commitment)
         )
 
-    def reward_per_sample(self, task_id: int, round: int) -> int:
-        return int(self.contract.functions.rewardPerSample(task_id, round).call())
-
-    def verify_chunk(self, root: bytes, proof: list[bytes], index: int, chunk: bytes) -> bool:
-        return bool(self.contract.functions.verifyChunk(root, proof, index, chunk).call())
+    def reward_per_weight(self, task_id: int, round: int) -> int:
+        return int(self.contract.functions.rewardPerWeight(task_id, round).call())
 
     # ------------------------------------------------------------ events (the history)
     def _logs(self, event: str, **filters: Any) -> list[Any]:
@@ -421,39 +441,106 @@ class CoordinatorClient:
         return list(seen)
 
     def updates(self, task_id: int, round: int) -> list[UpdateCommitment]:
+        """The round's commitments, in commit order."""
         return [
             UpdateCommitment(
                 task_id,
                 round,
                 a["participant"],
                 _b32(a["merkleRoot"]),
-                _b32(a["blobDigest"]),
-                int(a["samples"]),
+                int(a["sumSq"]),
+                int(a["commitIndex"]),
             )
             for a in (e["args"] for e in self._logs("UpdateCommitted", taskId=task_id, round=round))
         ]
 
-    def excluded(self, task_id: int, round: int) -> list[str]:
+    def joined(self, task_id: int) -> list[tuple[str, int, int]]:
+        """(account, declared samples, weight) of every join, in order."""
         return [
-            e["args"]["participant"]
-            for e in self._logs("UpdateExcluded", taskId=task_id, round=round)
+            (a["account"], int(a["declared"]), int(a["weight"]))
+            for a in (e["args"] for e in self._logs("Joined", taskId=task_id))
         ]
 
+    def excluded(
+        self, task_id: int, round: int, epoch: int | None = None
+    ) -> dict[str, ExclusionReason]:
+        """Who the round's last (or the given epoch's) aggregate left out, and why."""
+        posts = {
+            bytes(e["transactionHash"]): int(e["args"]["epoch"])
+            for e in self._logs("AggregatePosted", taskId=task_id, round=round)
+        }
+        if not posts:
+            return {}
+        want = max(posts.values()) if epoch is None else epoch
+        return {
+            e["args"]["participant"]: ExclusionReason(e["args"]["reason"])
+            for e in self._logs("UpdateExcluded", taskId=task_id, round=round)
+            # a post and its exclusions share one transaction
+            if posts.get(bytes(e["transactionHash"])) == want
+        }
+
+    def invalidated(self, task_id: int, round: int) -> dict[str, Fault]:
+        """Members whose commitment of the round was proven false (slashed and left out)."""
+        return {
+            a["account"]: Fault(a["fault"])
+            for a in (e["args"] for e in self._logs("Slashed", taskId=task_id, round=round))
+            if Fault(a["fault"]) in (Fault.NORM_LIE, Fault.COPY)
+        }
+
     def aggregate(self, task_id: int, round: int) -> AggregateCommitment | None:
-        logs = self._logs("AggregatePosted", taskId=task_id, round=round)
-        if not logs:
-            return None
-        a = logs[-1]["args"]
-        return AggregateCommitment(
-            task_id,
-            round,
-            a["aggregator"],
-            _b32(a["merkleRoot"]),
-            _b32(a["blobDigest"]),
-            _b32(a["modelDigest"]),
-            int(a["totalSamples"]),
-            int(a["bond"]),
-        )
+        """The round's last posted aggregate (the one that finalized, for a finished round)."""
+        logs = self.aggregates(task_id, round)
+        return logs[-1] if logs else None
+
+    def aggregates(self, task_id: int, round: int) -> list[AggregateCommitment]:
+        """Every aggregate posted for the round, refuted ones included, in order."""
+        return [
+            AggregateCommitment(
+                task_id,
+                round,
+                a["aggregator"],
+                _b32(a["merkleRoot"]),
+                _b32(a["modelRoot"]),
+                int(a["includedWeight"]),
+                int(a["epoch"]),
+                int(a["bond"]),
+            )
+            for a in (e["args"] for e in self._logs("AggregatePosted", taskId=task_id, round=round))
+        ]
+
+    def voided(self, task_id: int) -> list[tuple[int, str, int, Fault]]:
+        """(round, aggregator, epoch, fault) of every refuted aggregate."""
+        return [
+            (int(a["round"]), a["aggregator"], int(a["epoch"]), Fault(a["fault"]))
+            for a in (e["args"] for e in self._logs("AggregateVoided", taskId=task_id))
+        ]
+
+    def slashes(self, task_id: int) -> list[dict[str, Any]]:
+        """Every slash: round, account, amount, fault, beneficiary and its share."""
+        return [
+            {
+                "round": int(a["round"]),
+                "address": a["account"],
+                "amount": int(a["amount"]),
+                "fault": Fault(a["fault"]),
+                "beneficiary": a["beneficiary"],
+                "to_beneficiary": int(a["toBeneficiary"]),
+            }
+            for a in (e["args"] for e in self._logs("Slashed", taskId=task_id))
+        ]
+
+    def challenge_settlements(self, task_id: int) -> list[dict[str, Any]]:
+        return [
+            {
+                "round": int(a["round"]),
+                "challenger": a["challenger"],
+                "outcome": ChallengeOutcome(a["outcome"]),
+                "to_challenger": int(a["toChallenger"]),
+                "to_aggregator": int(a["toAggregator"]),
+                "to_pool": int(a["toPool"]),
+            }
+            for a in (e["args"] for e in self._logs("ChallengeSettled", taskId=task_id))
+        ]
 
     def round_outcomes(self, task_id: int) -> list[RoundOutcome]:
         out = [
@@ -461,8 +548,8 @@ class CoordinatorClient:
                 task_id,
                 int(a["round"]),
                 True,
-                _b32(a["modelDigest"]),
-                int(a["rewardPerSample"]),
+                _b32(a["modelRoot"]),
+                int(a["rewardPerWeight"]),
                 int(a["rewardsCredited"]),
                 None,
             )
@@ -483,7 +570,8 @@ class CoordinatorClient:
         }
 
     def shared_samples(self, task_id: int, round: int) -> dict[str, int]:
-        """participant -> samples it declared with its key shares (they fix the ring width)."""
+        """participant -> the weight its masked input carries (emitted with its key shares;
+        the round's weights fix the ring width)."""
         return {
             e["args"]["participant"]: int(e["args"]["samples"])
             for e in self._logs("KeysShared", taskId=task_id, round=round)
@@ -518,6 +606,294 @@ class CoordinatorClient:
         ]
 
 
+class DisputeClient:
+    """Every call and event of ``RoundDisputes``, typed. Chunks are raw payload bytes (as the
+    blob holds them); proofs are lists of (hash, sum) pairs from ``fedchain.codec.merkle``."""
+
+    def __init__(self, tx: Transactor, address: str, *, from_block: int = 0) -> None:
+        self.tx = tx
+        self.contract: Contract = tx.chain.w3.eth.contract(
+            address=Web3.to_checksum_address(address), abi=load_artifact("RoundDisputes").abi
+        )
+        self.address = self.contract.address
+        self._events = EventIndex(self.contract, from_block, "RoundDisputes")
+
+    def _send(
+        self,
+        who: LocalAccount,
+        call: Any,
+        op: str,
+        gas: str,
+        task_id: int | None = None,
+        round: int | None = None,
+    ) -> Receipt:
+        return self.tx.send(
+            who, call, gas=GAS_LIMITS[gas], operation=op, task_id=task_id, round=round
+        )
+
+    # bonded, interactive -------------------------------------------------------------------
+    def challenge_sum(self, who: LocalAccount, task_id: int, round: int, chunk: int) -> int:
+        r = self._send(
+            who,
+            self.contract.functions.challengeSum(task_id, round, chunk),
+            "challenge_sum",
+            "challenge",
+            task_id,
+            round,
+        )
+        return self._game_id(r)
+
+    def challenge_availability(
+        self,
+        who: LocalAccount,
+        task_id: int,
+        round: int,
+        target: Target,
+        member: str | None,
+        chunk: int,
+    ) -> int:
+        call = self.contract.functions.challengeAvailability(
+            task_id, round, int(target), member or _ZERO_ADDRESS, chunk
+        )
+        return self._game_id(
+            self._send(who, call, "challenge_availability", "challenge", task_id, round)
+        )
+
+    def open_aggregate_chunk(
+        self, who: LocalAccount, game: int, chunk: bytes, proof: Proof
+    ) -> Receipt:
+        call = self.contract.functions.openAggregateChunk(game, chunk, flatten_proof(proof))
+        return self._send(who, call, "dispute_open", "dispute_move")
+
+    def defend(self, who: LocalAccount, game: int, running_sum: bytes) -> Receipt:
+        return self._send(
+            who, self.contract.functions.defend(game, running_sum), "dispute_defend", "dispute_move"
+        )
+
+    def bisect(self, who: LocalAccount, game: int, agree: bool) -> Receipt:
+        return self._send(
+            who, self.contract.functions.bisect(game, agree), "dispute_bisect", "dispute_move"
+        )
+
+    def prove_step(
+        self,
+        who: LocalAccount,
+        game: int,
+        p_lo: bytes,
+        p_hi: bytes,
+        opening: CommitOpening,
+        update: bytes,
+        update_sum: int,
+        proof: Proof,
+    ) -> Receipt:
+        call = self.contract.functions.proveStep(
+            game, p_lo, p_hi, opening.as_tuple(), update, update_sum, flatten_proof(proof)
+        )
+        return self._send(who, call, "prove_step", "dispute_proof")
+
+    def answer_availability(
+        self,
+        who: LocalAccount,
+        game: int,
+        chunk: bytes,
+        chunk_sum: int,
+        proof: Proof,
+        opening: CommitOpening | None = None,
+    ) -> Receipt:
+        op = opening or CommitOpening(_ZERO_ADDRESS, b"\0" * 32, 0, 0)
+        call = self.contract.functions.answerAvailability(
+            game, chunk, chunk_sum, flatten_proof(proof), op.as_tuple()
+        )
+        return self._send(who, call, "answer_availability", "dispute_move")
+
+    def timeout(self, who: LocalAccount, game: int) -> Receipt:
+        return self._send(
+            who, self.contract.functions.timeout(game), "dispute_timeout", "dispute_timeout"
+        )
+
+    # one-step ------------------------------------------------------------------------------
+    def prove_model(
+        self,
+        who: LocalAccount,
+        task_id: int,
+        round: int,
+        chunk: int,
+        global_chunk: bytes,
+        global_proof: Proof,
+        aggregate_chunk: bytes,
+        aggregate_proof: Proof,
+        model_chunk: bytes,
+        model_proof: Proof,
+    ) -> Receipt:
+        call = self.contract.functions.proveModel(
+            task_id,
+            round,
+            chunk,
+            global_chunk,
+            flatten_proof(global_proof),
+            aggregate_chunk,
+            flatten_proof(aggregate_proof),
+            model_chunk,
+            flatten_proof(model_proof),
+        )
+        return self._send(who, call, "prove_model", "dispute_proof", task_id, round)
+
+    def prove_duplicate(
+        self, who: LocalAccount, task_id: int, round: int, a: CommitOpening, b: CommitOpening
+    ) -> Receipt:
+        call = self.contract.functions.proveDuplicate(task_id, round, a.as_tuple(), b.as_tuple())
+        return self._send(who, call, "prove_duplicate", "dispute_proof", task_id, round)
+
+    def prove_norm_lie(
+        self,
+        who: LocalAccount,
+        task_id: int,
+        round: int,
+        opening: CommitOpening,
+        chunk: int,
+        update: bytes,
+        chunk_sum: int,
+        proof: Proof,
+    ) -> Receipt:
+        call = self.contract.functions.proveNormLie(
+            task_id, round, opening.as_tuple(), chunk, update, chunk_sum, flatten_proof(proof)
+        )
+        return self._send(who, call, "prove_norm_lie", "dispute_proof", task_id, round)
+
+    def prove_copy(
+        self,
+        who: LocalAccount,
+        task_id: int,
+        round: int,
+        opening: CommitOpening,
+        owner: str,
+        chunk: int,
+        update: bytes,
+        chunk_sum: int,
+        proof: Proof,
+    ) -> Receipt:
+        call = self.contract.functions.proveCopy(
+            task_id,
+            round,
+            opening.as_tuple(),
+            owner,
+            chunk,
+            update,
+            chunk_sum,
+            flatten_proof(proof),
+        )
+        return self._send(who, call, "prove_copy", "dispute_proof", task_id, round)
+
+    # views and history ---------------------------------------------------------------------
+    def verify_opening(
+        self,
+        root: bytes,
+        owner: str,
+        index: int,
+        chunk_sum: int,
+        chunk: bytes,
+        proof: Proof,
+        num_chunks: int,
+    ) -> tuple[bool, int]:
+        ok, top = self.contract.functions.verifyOpening(
+            root, owner, index, chunk_sum, chunk, flatten_proof(proof), num_chunks
+        ).call()
+        return bool(ok), int(top)
+
+    def game(self, game_id: int) -> GameInfo:
+        g = self.contract.functions.game(game_id).call()
+        return GameInfo(
+            id=game_id,
+            task_id=int(g[0]),
+            round=int(g[1]),
+            epoch=int(g[2]),
+            chunk=int(g[3]),
+            kind=GameKind(g[4]),
+            state=GameState(g[5]),
+            target=Target(g[6]),
+            challenger=g[7],
+            lo=int(g[8]),
+            hi=int(g[9]),
+            query=int(g[10]),
+            aggregator=g[11],
+            deadline=int(g[12]),
+            member=g[13],
+        )
+
+    def games(self, task_id: int, round: int | None = None) -> list[GameInfo]:
+        """Every bonded challenge of a task (of one round), as it stands now."""
+        self._events.sync()
+        ids = [
+            int(e["args"]["id"])
+            for e in self._events.by_event.get("ChallengeOpened", [])
+            if int(e["args"]["taskId"]) == task_id
+            and (round is None or int(e["args"]["round"]) == round)
+        ]
+        return [self.game(i) for i in ids]
+
+    def openings(self, game_id: int) -> dict[int, bytes]:
+        """position -> chunk bytes opened on-chain in a game."""
+        self._events.sync()
+        return {
+            int(e["args"]["position"]): bytes(e["args"]["chunk"])
+            for e in self._events.by_event.get("ChunkOpened", [])
+            if int(e["args"]["id"]) == game_id
+        }
+
+    def faults_proven(self, task_id: int) -> list[dict[str, Any]]:
+        self._events.sync()
+        return [
+            {
+                "round": int(a["round"]),
+                "fault": Fault(a["fault"]),
+                "accused": a["accused"],
+                "prover": a["prover"],
+                "block": int(e["blockNumber"]),
+                "tx": bytes(e["transactionHash"]),
+            }
+            for e in self._events.by_event.get("FaultProven", [])
+            if int((a := e["args"])["taskId"]) == task_id
+        ]
+
+    def resolutions(self) -> dict[int, ChallengeOutcome]:
+        self._events.sync()
+        return {
+            int(e["args"]["id"]): ChallengeOutcome(e["args"]["outcome"])
+            for e in self._events.by_event.get("ChallengeResolved", [])
+        }
+
+    def _game_id(self, r: Receipt) -> int:
+        (ev,) = self.contract.events.ChallengeOpened().process_receipt(
+            _as_receipt(r), errors=DISCARD
+        )
+        return int(ev["args"]["id"])
+
+
+Proof = list[tuple[bytes, int]]
+_ZERO_ADDRESS = "0x" + "00" * 20
+
+
+def flatten_proof(proof: Proof) -> list[bytes]:
+    """(hash, sum) pairs as the contract's bytes32[]: hash, then sum, level by level."""
+    out: list[bytes] = []
+    for h, total in proof:
+        out += [bytes(h), int(total % 2**256).to_bytes(32, "big")]
+    return out
+
+
+def _snake(name: str) -> str:
+    return re.sub(r"(?<!^)(?=[A-Z])", "_", name).lower()
+
+
+#: TaskInfo's fields in the order ``getTask`` returns them (from the ABI).
+_TASK_VIEW_FIELDS = tuple(
+    _snake(c["name"])
+    for item in load_artifact("TaskCoordinator").abi
+    if item.get("name") == "getTask"
+    for c in item["outputs"][0]["components"]
+)
+
+
 class EventIndex:
     """Every log a contract emitted, fetched incrementally and decoded once.
 
@@ -529,13 +905,13 @@ class EventIndex:
 
     MAX_RANGE = 5_000
 
-    def __init__(self, contract: Contract, from_block: int) -> None:
+    def __init__(self, contract: Contract, from_block: int, artifact: str) -> None:
         self.contract = contract
         self.next_block = from_block
         self.by_event: dict[str, list[Any]] = {}
         self._lock = threading.Lock()
         self._decoders: dict[bytes, Any] = {}
-        for item in load_artifact("TaskCoordinator").abi:
+        for item in load_artifact(artifact).abi:
             if item.get("type") == "event":
                 types = ",".join(_abi_type(i) for i in item["inputs"])
                 topic = keccak(text=f"{item['name']}({types})")

@@ -1,0 +1,497 @@
+// SPDX-License-Identifier: Apache-2.0
+pragma solidity ^0.8.28;
+
+import {ITaskCoordinator} from "./interfaces/ITaskCoordinator.sol";
+import {ICoordinatorLens} from "./interfaces/ICoordinatorLens.sol";
+import {IDisputeHooks} from "./interfaces/IDisputeHooks.sol";
+import {IRoundDisputes} from "./interfaces/IRoundDisputes.sol";
+import {MerkleSumTree} from "./utils/MerkleSumTree.sol";
+
+/// @title RoundDisputes
+/// @notice Anyone can prove a plaintext round's aggregate, model or commitments wrong, on-chain
+///         and cheaply, during the round's challenge window. Gas never grows with the number of
+///         members: a wrong sum is found by bisection over the running sums of one chunk, and
+///         every other fault is one opening or three.
+///         - Sum (bonded, interactive): the challenger names chunk c of the aggregate A. The
+///           aggregator opens A[c] against its root (= P_n), then states running sums
+///           P_q = Σ_{j ≤ q} wⱼ·vⱼ[c] (commit order) at the midpoints the challenger's
+///           agree/disagree answers pick, until lo + 1 = hi with P_lo agreed and P_hi disputed
+///           (P_0 = 0). The challenger then proves P_hi ≠ P_lo + w_hi·v_hi[c] from member hi's
+///           committed root. A side that misses its response deadline loses.
+///         - Availability (bonded): the aggregator (or anyone) must open a chunk of the
+///           aggregate, the model or an included update on-chain, or the aggregate is void.
+///         - One-step proofs (no bond: a false one reverts): wrong model chunk, two included
+///           members with the same root, a false squared norm, a copied root.
+/// @dev A separate deployment beside `TaskCoordinator`, which trusts it for the slashing hooks.
+contract RoundDisputes is IRoundDisputes {
+    struct Game {
+        // word 0
+        uint128 taskId;
+        uint32 round;
+        uint32 epoch;
+        uint32 chunk;
+        GameKind kind;
+        GameState state;
+        Target target;
+        // word 1
+        address challenger;
+        uint32 lo;
+        uint32 hi;
+        uint32 query;
+        // word 2
+        address aggregator;
+        uint64 deadline;
+        // word 3
+        address member;
+        // words 4-6
+        bytes32 hashLo;
+        bytes32 hashHi;
+        bytes32 hashQuery;
+    }
+
+    uint256 private constant UPDATE_BYTES = 4;
+    uint256 private constant WIDE_BYTES = 8;
+
+    /// @notice The coordinator whose rounds this game referees.
+    address public immutable coordinator;
+
+    /// @notice Number of bonded challenges opened; ids run from 1.
+    uint256 public gameCount;
+
+    mapping(uint256 id => Game) private _games;
+    mapping(bytes32 key => bool) private _challenged;
+
+    constructor(address coordinator_) {
+        coordinator = coordinator_;
+    }
+
+    // ---------------------------------------------------------------- sum game
+
+    /// @notice Challenge chunk `chunk` of the round's aggregate (posting the task's challenge
+    ///         bond, approved to the coordinator). The aggregator answers by opening it.
+    function challengeSum(uint256 taskId, uint256 round, uint256 chunk) external returns (uint256 id) {
+        ITaskCoordinator.RoundView memory v = _round(taskId, round);
+        uint256 len = _chunkLen(v, chunk);
+        id = _open(taskId, round, v, GameKind.Sum, chunk, Target.Aggregate, address(0));
+        Game storage g = _games[id];
+        g.hi = v.committed;
+        g.query = v.committed;
+        g.hashLo = keccak256(new bytes(len * WIDE_BYTES)); // P_0 = 0
+        g.state = GameState.AwaitAggregate;
+    }
+
+    /// @notice Aggregator: open the challenged chunk of the aggregate against its root; it is
+    ///         the last running sum P_n.
+    function openAggregateChunk(uint256 id, bytes calldata chunk, bytes32[] calldata proof) external {
+        Game storage g = _move(id, GameState.AwaitAggregate, true);
+        ITaskCoordinator.RoundView memory v = _view(g.taskId);
+        _verify(v, v.aggregateRoot, address(0), g.chunk, 0, chunk, WIDE_BYTES, proof);
+        g.hashHi = keccak256(chunk);
+        emit ChunkOpened(id, g.hi, chunk);
+        _nextQuery(g);
+    }
+
+    /// @notice Aggregator: state the running sum P_query of the challenged chunk.
+    function defend(uint256 id, bytes calldata runningSum) external {
+        Game storage g = _move(id, GameState.AwaitDefender, true);
+        ITaskCoordinator.RoundView memory v = _view(g.taskId);
+        uint256 want = _chunkLen(v, g.chunk) * WIDE_BYTES;
+        if (runningSum.length != want) revert DisputeBadChunkLength(runningSum.length, want);
+        g.hashQuery = keccak256(runningSum);
+        g.state = GameState.AwaitChallenger;
+        g.deadline = uint64(block.timestamp + v.responseDuration);
+        emit ChunkOpened(id, g.query, runningSum);
+    }
+
+    /// @notice Challenger: say whether P_query is right (then the fault lies above it) or wrong.
+    function bisect(uint256 id, bool agree) external {
+        Game storage g = _move(id, GameState.AwaitChallenger, false);
+        if (agree) {
+            g.lo = g.query;
+            g.hashLo = g.hashQuery;
+        } else {
+            g.hi = g.query;
+            g.hashHi = g.hashQuery;
+        }
+        emit Bisected(id, agree, g.lo, g.hi);
+        _nextQuery(g);
+    }
+
+    /// @notice Prove the step lo → hi wrong: P_hi ≠ P_lo + w·v[c] for the member with commit
+    ///         index hi (P_hi ≠ P_lo when that update is not included). Anyone may send it; the
+    ///         challenger is paid.
+    function proveStep(
+        uint256 id,
+        bytes calldata pLo,
+        bytes calldata pHi,
+        CommitOpening calldata c,
+        bytes calldata update,
+        uint256 updateSum,
+        bytes32[] calldata proof
+    ) external {
+        Game storage g = _games[id];
+        if (g.state != GameState.AwaitProof) revert DisputeWrongState(id, g.state);
+        if (block.timestamp >= g.deadline) revert DisputeDeadlinePassed(id, g.deadline);
+        if (keccak256(pLo) != g.hashLo || keccak256(pHi) != g.hashHi) revert DisputeHashMismatch();
+        if (c.index != g.hi) revert DisputeCommitmentMismatch(c.member);
+        ICoordinatorLens lens = ICoordinatorLens(coordinator);
+        ITaskCoordinator.CommitView memory cv = _commitment(lens, g.taskId, g.round, c);
+        ITaskCoordinator.RoundView memory v = lens.roundView(g.taskId);
+        bool fault;
+        uint256 n = pLo.length / WIDE_BYTES;
+        if (cv.included) {
+            _verify(v, c.root, c.member, g.chunk, updateSum, update, UPDATE_BYTES, proof);
+            int256 w = int256(uint256(cv.weight));
+            for (uint256 e = 0; e < n && !fault; ++e) {
+                fault = _wide(pHi, e) != _wide(pLo, e) + w * _narrow(update, e);
+            }
+        } else {
+            fault = keccak256(pLo) != keccak256(pHi);
+        }
+        if (!fault) revert DisputeNoFault();
+        _resolve(id, g, ITaskCoordinator.ChallengeOutcome.AggregatorFault, ITaskCoordinator.Fault.WrongAggregate);
+    }
+
+    // ---------------------------------------------------------------- availability
+
+    /// @notice Require a chunk of the aggregate, the model, or an included member's update to be
+    ///         opened on-chain within the response window (posting the challenge bond).
+    function challengeAvailability(uint256 taskId, uint256 round, Target target, address member, uint256 chunk)
+        external
+        returns (uint256 id)
+    {
+        ITaskCoordinator.RoundView memory v = _round(taskId, round);
+        _chunkLen(v, chunk);
+        if (target == Target.Update) {
+            if (!ICoordinatorLens(coordinator).commitView(taskId, member).included) revert DisputeNotIncluded(member);
+        } else {
+            member = address(0);
+        }
+        id = _open(taskId, round, v, GameKind.Availability, chunk, target, member);
+        _games[id].state = GameState.AwaitAnswer;
+    }
+
+    /// @notice Answer an availability challenge with the chunk and its proof (anyone may: the
+    ///         opening is checked against the root, so a helper cannot hurt the aggregator).
+    /// @param c The member's commitment preimage (only for an update; ignored otherwise).
+    function answerAvailability(
+        uint256 id,
+        bytes calldata chunk,
+        uint256 chunkSum,
+        bytes32[] calldata proof,
+        CommitOpening calldata c
+    ) external {
+        Game storage g = _games[id];
+        if (g.state != GameState.AwaitAnswer) revert DisputeWrongState(id, g.state);
+        if (block.timestamp >= g.deadline) revert DisputeDeadlinePassed(id, g.deadline);
+        ICoordinatorLens lens = ICoordinatorLens(coordinator);
+        ITaskCoordinator.RoundView memory v = lens.roundView(g.taskId);
+        if (g.target == Target.Update) {
+            if (c.member != g.member) revert DisputeCommitmentMismatch(c.member);
+            _commitment(lens, g.taskId, g.round, c);
+            _verify(v, c.root, c.member, g.chunk, chunkSum, chunk, UPDATE_BYTES, proof);
+        } else {
+            bytes32 root = g.target == Target.Aggregate ? v.aggregateRoot : v.modelRoot;
+            _verify(v, root, address(0), g.chunk, 0, chunk, WIDE_BYTES, proof);
+        }
+        emit ChunkOpened(id, g.chunk, chunk);
+        _resolve(id, g, ITaskCoordinator.ChallengeOutcome.Answered, ITaskCoordinator.Fault.Unanswered);
+    }
+
+    /// @notice Settle a game whose side to move missed its deadline (or whose aggregate was
+    ///         already refuted by another proof: the challenger is refunded). Anyone may call it.
+    function timeout(uint256 id) external {
+        Game storage g = _games[id];
+        GameState st = g.state;
+        if (st == GameState.None || st == GameState.Resolved) revert DisputeWrongState(id, st);
+        ITaskCoordinator.RoundView memory v = ICoordinatorLens(coordinator).roundView(g.taskId);
+        bool stale = v.round != g.round || v.epoch != g.epoch || v.phase != ITaskCoordinator.Phase.Challenge;
+        if (!stale && block.timestamp < g.deadline) revert DisputeDeadlineNotPassed(id, g.deadline);
+        bool aggregatorToMove =
+            st == GameState.AwaitAggregate || st == GameState.AwaitDefender || st == GameState.AwaitAnswer;
+        _resolve(
+            id,
+            g,
+            aggregatorToMove
+                ? ITaskCoordinator.ChallengeOutcome.AggregatorFault
+                : ITaskCoordinator.ChallengeOutcome.ChallengerFault,
+            g.kind == GameKind.Sum ? ITaskCoordinator.Fault.WrongAggregate : ITaskCoordinator.Fault.Unanswered
+        );
+    }
+
+    // ---------------------------------------------------------------- one-step proofs
+
+    /// @notice Prove chunk `chunk` of the posted model ≠ global + round_half_even(aggregate / W),
+    ///         W the included weight, from three openings. The aggregate is void.
+    function proveModel(
+        uint256 taskId,
+        uint256 round,
+        uint256 chunk,
+        bytes calldata globalChunk,
+        bytes32[] calldata globalProof,
+        bytes calldata aggregateChunk,
+        bytes32[] calldata aggregateProof,
+        bytes calldata modelChunk,
+        bytes32[] calldata modelProof
+    ) external {
+        ITaskCoordinator.RoundView memory v = _round(taskId, round);
+        _verify(v, v.globalModelRoot, address(0), chunk, 0, globalChunk, WIDE_BYTES, globalProof);
+        _verify(v, v.aggregateRoot, address(0), chunk, 0, aggregateChunk, WIDE_BYTES, aggregateProof);
+        _verify(v, v.modelRoot, address(0), chunk, 0, modelChunk, WIDE_BYTES, modelProof);
+        int256 w = int256(uint256(v.includedWeight));
+        uint256 n = modelChunk.length / WIDE_BYTES;
+        bool fault;
+        for (uint256 e = 0; e < n && !fault; ++e) {
+            int256 want = _wide(globalChunk, e) + _divRoundHalfEven(_wide(aggregateChunk, e), w);
+            fault = _wide(modelChunk, e) != want;
+        }
+        if (!fault) revert DisputeNoFault();
+        _voidAggregate(taskId, round, v, ITaskCoordinator.Fault.WrongModel);
+    }
+
+    /// @notice Prove that the aggregate includes two members with the same committed root.
+    function proveDuplicate(uint256 taskId, uint256 round, CommitOpening calldata a, CommitOpening calldata b)
+        external
+    {
+        ITaskCoordinator.RoundView memory v = _round(taskId, round);
+        ICoordinatorLens lens = ICoordinatorLens(coordinator);
+        ITaskCoordinator.CommitView memory ca = _commitment(lens, taskId, round, a);
+        ITaskCoordinator.CommitView memory cb = _commitment(lens, taskId, round, b);
+        if (a.member == b.member || a.root != b.root || !ca.included || !cb.included) revert DisputeNoFault();
+        _voidAggregate(taskId, round, v, ITaskCoordinator.Fault.DuplicateIncluded);
+    }
+
+    /// @notice Prove a member's committed squared norm false: one chunk's declared sum is not its
+    ///         sum of squares, or the sums do not add up to the committed norm. The member is
+    ///         slashed and left out; an aggregate that counted it is void.
+    function proveNormLie(
+        uint256 taskId,
+        uint256 round,
+        CommitOpening calldata c,
+        uint256 chunk,
+        bytes calldata update,
+        uint256 chunkSum,
+        bytes32[] calldata proof
+    ) external {
+        ITaskCoordinator.RoundView memory v = _openRound(taskId, round);
+        _commitment(ICoordinatorLens(coordinator), taskId, round, c);
+        uint256 top = _verify(v, c.root, c.member, chunk, chunkSum, update, UPDATE_BYTES, proof);
+        uint256 squares;
+        uint256 n = update.length / UPDATE_BYTES;
+        for (uint256 e = 0; e < n; ++e) {
+            int256 x = _narrow(update, e);
+            squares += uint256(x * x);
+        }
+        if (squares == chunkSum && top == c.sumSq) revert DisputeNoFault();
+        _slashMember(taskId, round, c.member, ITaskCoordinator.Fault.NormLie);
+    }
+
+    /// @notice Prove that a member committed a root that opens as `owner`'s vector: a copy of
+    ///         someone else's update. The copier is slashed and left out.
+    function proveCopy(
+        uint256 taskId,
+        uint256 round,
+        CommitOpening calldata c,
+        address owner,
+        uint256 chunk,
+        bytes calldata update,
+        uint256 chunkSum,
+        bytes32[] calldata proof
+    ) external {
+        ITaskCoordinator.RoundView memory v = _openRound(taskId, round);
+        _commitment(ICoordinatorLens(coordinator), taskId, round, c);
+        if (owner == c.member) revert DisputeNoFault();
+        _verify(v, c.root, owner, chunk, chunkSum, update, UPDATE_BYTES, proof);
+        _slashMember(taskId, round, c.member, ITaskCoordinator.Fault.Copy);
+    }
+
+    // ---------------------------------------------------------------- views
+
+    /// @notice A game's state.
+    function game(uint256 id) external view returns (Game memory) {
+        return _games[id];
+    }
+
+    /// @notice Check an opening against a root (what every proof here does), for clients.
+    /// @return valid Whether the opening leads to `root`.
+    /// @return topSum The sum at the top of the tree (an update's squared norm).
+    function verifyOpening(
+        bytes32 root,
+        address owner,
+        uint256 index,
+        uint256 chunkSum,
+        bytes calldata chunk,
+        bytes32[] calldata proof,
+        uint256 numChunks
+    ) external pure returns (bool valid, uint256 topSum) {
+        if (index >= numChunks || proof.length != 2 * MerkleSumTree.depth(numChunks)) return (false, 0);
+        bytes32 h;
+        (h, topSum) = MerkleSumTree.climb(MerkleSumTree.leaf(owner, index, chunkSum, chunk), chunkSum, index, proof);
+        valid = h == root;
+    }
+
+    // ---------------------------------------------------------------- internals
+
+    function _view(uint256 taskId) private view returns (ITaskCoordinator.RoundView memory) {
+        return ICoordinatorLens(coordinator).roundView(taskId);
+    }
+
+    /// @dev The open round, plaintext, with an aggregate under challenge.
+    function _round(uint256 taskId, uint256 round) private view returns (ITaskCoordinator.RoundView memory v) {
+        v = _view(taskId);
+        if (v.round != round || v.secure || v.phase != ITaskCoordinator.Phase.Challenge) {
+            revert DisputeNoAggregate(taskId, round);
+        }
+    }
+
+    /// @dev The open round, plaintext (commitments are checked whether or not it was aggregated).
+    function _openRound(uint256 taskId, uint256 round) private view returns (ITaskCoordinator.RoundView memory v) {
+        v = _view(taskId);
+        if (v.round != round || v.secure) revert DisputeNoAggregate(taskId, round);
+    }
+
+    function _commitment(ICoordinatorLens lens, uint256 taskId, uint256 round, CommitOpening calldata c)
+        private
+        view
+        returns (ITaskCoordinator.CommitView memory cv)
+    {
+        cv = lens.commitView(taskId, c.member);
+        if (cv.lastRound != round || cv.commitment != keccak256(abi.encode(round, c.root, c.sumSq, c.index))) {
+            revert DisputeCommitmentMismatch(c.member);
+        }
+    }
+
+    function _numChunks(ITaskCoordinator.RoundView memory v) private pure returns (uint256) {
+        return (uint256(v.numParameters) + v.chunkElems - 1) / v.chunkElems;
+    }
+
+    /// @dev Elements in chunk `chunk` (the last one holds the rest).
+    function _chunkLen(ITaskCoordinator.RoundView memory v, uint256 chunk) private pure returns (uint256) {
+        uint256 m = _numChunks(v);
+        if (chunk >= m) revert DisputeChunkOutOfRange(chunk, m);
+        uint256 rest = uint256(v.numParameters) - chunk * v.chunkElems;
+        return rest < v.chunkElems ? rest : v.chunkElems;
+    }
+
+    /// @dev Check one opening of a chunk of `width`-byte elements; returns the top sum.
+    function _verify(
+        ITaskCoordinator.RoundView memory v,
+        bytes32 root,
+        address owner,
+        uint256 index,
+        uint256 chunkSum,
+        bytes calldata chunk,
+        uint256 width,
+        bytes32[] calldata proof
+    ) private pure returns (uint256 top) {
+        uint256 want = _chunkLen(v, index) * width;
+        if (chunk.length != want) revert DisputeBadChunkLength(chunk.length, want);
+        uint256 d = 2 * MerkleSumTree.depth(_numChunks(v));
+        if (proof.length != d) revert DisputeBadProofLength(proof.length, d);
+        bytes32 h;
+        (h, top) = MerkleSumTree.climb(MerkleSumTree.leaf(owner, index, chunkSum, chunk), chunkSum, index, proof);
+        if (h != root) revert DisputeOpeningInvalid();
+    }
+
+    function _open(
+        uint256 taskId,
+        uint256 round,
+        ITaskCoordinator.RoundView memory v,
+        GameKind kind,
+        uint256 chunk,
+        Target target,
+        address member
+    ) private returns (uint256 id) {
+        bytes32 key = keccak256(abi.encode(taskId, round, v.epoch, kind, target, member, chunk));
+        if (_challenged[key]) revert DisputeAlreadyChallenged(taskId, round, chunk);
+        _challenged[key] = true;
+        uint32 epoch = IDisputeHooks(coordinator).lockChallengeBond(taskId, round, msg.sender);
+        id = ++gameCount;
+        Game storage g = _games[id];
+        g.taskId = uint128(taskId);
+        g.round = uint32(round);
+        g.epoch = epoch;
+        g.chunk = uint32(chunk);
+        g.kind = kind;
+        g.target = target;
+        g.challenger = msg.sender;
+        g.aggregator = v.aggregator;
+        g.member = member;
+        g.deadline = uint64(block.timestamp + v.responseDuration);
+        emit ChallengeOpened(id, taskId, round, kind, msg.sender, v.aggregator, chunk, target, member, epoch);
+    }
+
+    /// @dev A move by the side whose turn it is, before its deadline.
+    function _move(uint256 id, GameState state, bool byAggregator) private view returns (Game storage g) {
+        g = _games[id];
+        if (g.state != state) revert DisputeWrongState(id, g.state);
+        if (msg.sender != (byAggregator ? g.aggregator : g.challenger)) revert DisputeNotYourMove(id, msg.sender);
+        if (block.timestamp >= g.deadline) revert DisputeDeadlinePassed(id, g.deadline);
+    }
+
+    function _nextQuery(Game storage g) private {
+        uint256 lo = g.lo;
+        uint256 hi = g.hi;
+        if (hi - lo <= 1) {
+            g.state = GameState.AwaitProof;
+        } else {
+            g.query = uint32((lo + hi) / 2);
+            g.state = GameState.AwaitDefender;
+        }
+        g.deadline = uint64(block.timestamp + _view(g.taskId).responseDuration);
+    }
+
+    function _resolve(
+        uint256 id,
+        Game storage g,
+        ITaskCoordinator.ChallengeOutcome outcome,
+        ITaskCoordinator.Fault fault
+    ) private {
+        g.state = GameState.Resolved;
+        emit ChallengeResolved(id, outcome);
+        if (outcome == ITaskCoordinator.ChallengeOutcome.AggregatorFault) {
+            emit FaultProven(g.taskId, g.round, fault, g.aggregator, g.challenger);
+        }
+        IDisputeHooks(coordinator).settleChallenge(g.taskId, g.round, g.epoch, g.challenger, outcome, fault);
+    }
+
+    function _voidAggregate(
+        uint256 taskId,
+        uint256 round,
+        ITaskCoordinator.RoundView memory v,
+        ITaskCoordinator.Fault fault
+    ) private {
+        emit FaultProven(taskId, round, fault, v.aggregator, msg.sender);
+        IDisputeHooks(coordinator).voidAggregate(taskId, round, v.epoch, fault, msg.sender);
+    }
+
+    function _slashMember(uint256 taskId, uint256 round, address member, ITaskCoordinator.Fault fault) private {
+        emit FaultProven(taskId, round, fault, member, msg.sender);
+        IDisputeHooks(coordinator).slashMember(taskId, round, member, fault, msg.sender);
+    }
+
+    /// @dev Element e of a chunk of big-endian int64s.
+    function _wide(bytes calldata chunk, uint256 e) private pure returns (int256 x) {
+        assembly ("memory-safe") {
+            x := signextend(7, shr(192, calldataload(add(chunk.offset, mul(e, 8)))))
+        }
+    }
+
+    /// @dev Element e of a chunk of big-endian int32s.
+    function _narrow(bytes calldata chunk, uint256 e) private pure returns (int256 x) {
+        assembly ("memory-safe") {
+            x := signextend(3, shr(224, calldataload(add(chunk.offset, mul(e, 4)))))
+        }
+    }
+
+    /// @dev round_half_even(a / w) for w > 0, as `fedchain.aggregation.divide_round_half_even`.
+    function _divRoundHalfEven(int256 a, int256 w) private pure returns (int256 q) {
+        q = a / w;
+        int256 r = a % w;
+        if (r < 0) {
+            q -= 1;
+            r += w;
+        }
+        if (2 * r > w || (2 * r == w && q % 2 != 0)) q += 1;
+    }
+}

@@ -1,0 +1,16 @@
+// SPDX-License-Identifier: Apache-2.0
+pragma solidity ^0.8.28;
+
+import {ITaskCoordinator} from "./ITaskCoordinator.sol";
+
+/// @title ICoordinatorLens
+/// @notice The coordinator's views that a proof relies on (served by the `CoordinatorLens`
+///         module at the coordinator's address).
+interface ICoordinatorLens is ITaskCoordinator {
+    /// @notice The open round as a proof needs it.
+    function roundView(uint256 taskId) external view returns (RoundView memory);
+
+    /// @notice A member's commitment for its last round.
+    function commitView(uint256 taskId, address account) external view returns (CommitView memory);
+
+}
