@@ -454,12 +454,42 @@ class CoordinatorClient:
             for a in (e["args"] for e in self._logs("UpdateCommitted", taskId=task_id, round=round))
         ]
 
-    def joined(self, task_id: int) -> list[tuple[str, int, int]]:
-        """(account, declared samples, weight) of every join, in order."""
+    def joined_detail(self, task_id: int) -> list[tuple[str, int, int, bool]]:
+        """(account, declared samples, weight at join, joined before the start) in order."""
+        started = self._logs("WeightsCapped", taskId=task_id)
+        start_block = int(started[0]["blockNumber"]) if started else None
         return [
-            (a["account"], int(a["declared"]), int(a["weight"]))
-            for a in (e["args"] for e in self._logs("Joined", taskId=task_id))
+            (
+                e["args"]["account"],
+                int(e["args"]["declared"]),
+                int(e["args"]["weight"]),
+                start_block is None or int(e["blockNumber"]) < start_block,
+            )
+            for e in self._logs("Joined", taskId=task_id)
         ]
+
+    def member_weights(self, task_id: int) -> dict[str, int]:
+        """Each member's aggregation weight as the chain fixed it: its latest join's weight,
+        capped by the cap drawn at start for members who joined before it."""
+        cap = self.weight_cap_event(task_id)
+        out: dict[str, int] = {}
+        for account, _declared, weight, before_start in self.joined_detail(task_id):
+            out[account] = min(weight, cap) if (before_start and cap) else weight
+        return out
+
+    def round_weights(self, task_id: int, round: int) -> dict[str, int]:
+        """participant -> weight of every commitment of the round."""
+        weights = self.member_weights(task_id)
+        return {u.participant: weights.get(u.participant, 0) for u in self.updates(task_id, round)}
+
+    def round_weight(self, task_id: int, round: int) -> int:
+        """The round's committed weight (what its reward is shared over)."""
+        return sum(self.round_weights(task_id, round).values())
+
+    def weight_cap_event(self, task_id: int) -> int:
+        """The weight cap drawn at the task's start (0 before it started)."""
+        logs = self._logs("WeightsCapped", taskId=task_id)
+        return int(logs[0]["args"]["cap"]) if logs else 0
 
     def excluded(
         self, task_id: int, round: int, epoch: int | None = None

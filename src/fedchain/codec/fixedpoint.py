@@ -7,6 +7,9 @@ contract's fraud proof all get bit-identical results.
 
 from __future__ import annotations
 
+import math
+from fractions import Fraction
+
 import numpy as np
 
 from fedchain.errors import FedchainError
@@ -18,6 +21,7 @@ __all__ = [
     "InvalidUpdate",
     "dequantize",
     "encode_update",
+    "norm_bound",
     "quantize",
 ]
 
@@ -96,6 +100,23 @@ def encode_update(delta: np.ndarray, *, frac_bits: int, clip_norm: float) -> np.
             f"need clip_norm * 2**frac_bits <= {_INT32_MAX}"
         )
     return scaled.astype(np.int32)
+
+
+def norm_bound(*, clip_norm: float, frac_bits: int, size: int) -> int:
+    """The largest squared L2 norm (in fixed-point units²) an honest encoded update can have.
+
+    ``encode_update`` clips in floats to ``clip_norm`` (up to float error) and then rounds each
+    element by at most ½, so ‖v‖ ≤ clip·2^f + ½·√size. Computed in exact rationals with upward
+    margins (for the float clip and for the contract, which keeps the bound as a 24-bit
+    mantissa rounded down, losing less than 2⁻²³ of it), so an honest update never exceeds it.
+    """
+    frac_bits = _check_frac_bits(frac_bits, InvalidUpdate)
+    if size < 1:
+        raise InvalidUpdate(f"size must be positive, got {size}")
+    clip = Fraction(float(clip_norm)) * 2**frac_bits * (1 + Fraction(1, 2**30))
+    half_root = Fraction(math.isqrt(size) + 1, 2)
+    bound = (clip + half_root) ** 2 * (1 + Fraction(1, 2**20))
+    return math.ceil(bound)
 
 
 def quantize(weights: np.ndarray, *, frac_bits: int) -> np.ndarray:

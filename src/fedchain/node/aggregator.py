@@ -1,99 +1,60 @@
-"""The aggregator role: once the commit window closes, sum the committed updates exactly and
-post the aggregate's commitment and the new model's digest with a bond.
+"""The aggregator role: once the commit window closes, sum the valid committed updates exactly
+and post the roots of the aggregate and of the new model with a bond; then defend them.
 
-Every update is checked against its on-chain commitment before it counts; one that is
-missing, malformed or does not match its root is excluded, and the exclusion is recorded
-on-chain so that the round still completes and auditors can see why a participant earned
-nothing.
+Every update is opened against its on-chain root before it counts; one that is missing, does
+not open, is malformed, lies about its norm or copies another member's root is excluded with
+its reason, on-chain. Exclusions do not pay: rewards are shared over the committed weight, so
+leaving an honest update out raises nobody's reward. When a challenger disputes the aggregate,
+this node answers from the same data: it opens the disputed chunk and states running sums.
 """
 
 from __future__ import annotations
 
-import math
-
-import numpy as np
-
-from fedchain.aggregation import weighted_sum
 from fedchain.aggregation.fedavg import apply_aggregate
-from fedchain.chain import CoordinatorClient, Phase
+from fedchain.chain import (
+    DisputeClient,
+    ExclusionReason,
+    GameKind,
+    GameState,
+    Phase,
+    Target,
+)
 from fedchain.codec.blob import BlobKind
-from fedchain.errors import FedchainError
 from fedchain.node.base import TaskNode
-from fedchain.node.blobs import TaskBlobs
+from fedchain.node.blobs import CommittedVector
 from fedchain.node.events import NodeAction
+from fedchain.node.round_inputs import RoundInputs, collect_round_inputs, running_sum
 
 __all__ = ["AggregatorNode", "RoundInputs", "collect_round_inputs"]
 
 
-class RoundInputs:
-    """The updates of one round split into the usable ones and the excluded ones (with why)."""
-
-    def __init__(self) -> None:
-        self.values: list[object] = []
-        self.weights: list[int] = []
-        self.included: list[str] = []
-        self.excluded: dict[str, str] = {}
-
-
-def collect_round_inputs(
-    coordinator: CoordinatorClient, blobs: TaskBlobs, task_id: int, round: int
-) -> RoundInputs:
-    """Fetch and verify every committed update of a round (used by aggregator and auditor)."""
-    out = RoundInputs()
-    for u in coordinator.updates(task_id, round):
-        try:
-            blob = blobs.get_vector(BlobKind.UPDATE, u.blob_digest, root=u.merkle_root)
-        except FedchainError as exc:
-            out.excluded[u.participant] = str(exc)
-            continue
-        problem = _norm_problem(blob.values, blobs)
-        if problem:
-            out.excluded[u.participant] = problem
-            continue
-        out.values.append(blob.values)
-        out.weights.append(u.samples)
-        out.included.append(u.participant)
-    return out
-
-
-def _norm_problem(values: np.ndarray, blobs: TaskBlobs) -> str | None:
-    """An update larger than the task's clip norm would let one member steer the model."""
-    cfg = blobs.config
-    scale = 2.0**-cfg.frac_bits
-    norm = float(np.linalg.norm(values.astype(np.float64))) * scale
-    # encode_update clips in floats, then rounds each element by at most half a unit
-    limit = cfg.clip_norm + 0.5 * math.sqrt(values.size) * scale
-    if norm > limit:
-        return f"update norm {norm:.6g} exceeds the task's clip norm {cfg.clip_norm}"
-    return None
-
-
 class AggregatorNode(TaskNode):
-    """A staked member that aggregates once the commit window closed."""
+    """A staked member that aggregates once the commit window closed, and defends its post."""
+
+    def __init__(
+        self, *args: object, disputes: DisputeClient | None = None, **kwargs: object
+    ) -> None:
+        super().__init__(*args, **kwargs)  # type: ignore[arg-type]
+        self.disputes = disputes
 
     def poll(self) -> NodeAction | None:
         info = self.coordinator.get_task(self.task_id)
+        if info.phase == Phase.CHALLENGE and self.disputes is not None:
+            return self.defend(info.round)
         now = self.coordinator.chain.next_block_time()
         if info.secure or info.phase != Phase.AGGREGATE:
             return None  # secure rounds are unmasked by SecureAggregatorNode
         if now >= info.deadline + info.aggregate_duration:
             return None
+        if self._barred(info.round):
+            return None
         inputs = collect_round_inputs(self.coordinator, self.blobs, self.task_id, info.round)
         if len(inputs.included) < info.min_participants:
             return None  # the round will abort at its deadline; nothing to post
-        aggregate = weighted_sum(inputs.values, inputs.weights)  # type: ignore[arg-type]
-        base = self.blobs.get_vector(BlobKind.MODEL, info.global_model_digest)
-        new_model = apply_aggregate(base.values, aggregate, sum(inputs.weights))
-        root, digest = self.blobs.put_vector(BlobKind.AGGREGATE, aggregate)
-        _, model_digest = self.blobs.put_vector(BlobKind.MODEL, new_model)
+        aggregate, model = self.build(inputs, info.global_model_root)
+        self.publish(aggregate, model)
         self.coordinator.post_aggregate(
-            self.account,
-            self.task_id,
-            info.round,
-            root,
-            digest,
-            model_digest,
-            list(inputs.excluded),
+            self.account, self.task_id, info.round, aggregate.root, model.root, self.reasons(inputs)
         )
         return NodeAction(
             self.name,
@@ -104,4 +65,119 @@ class AggregatorNode(TaskNode):
                 "excluded": dict(inputs.excluded),
                 "samples": sum(inputs.weights),
             },
+        )
+
+    def reasons(self, inputs: RoundInputs) -> dict[str, ExclusionReason]:
+        """Who to leave out and why (a fault plan may override it)."""
+        return inputs.reasons
+
+    def build(
+        self, inputs: RoundInputs, base_root: bytes
+    ) -> tuple[CommittedVector, CommittedVector]:
+        """The aggregate Σ wᵢ·vᵢ over the valid updates, and the model it gives."""
+        aggregate = inputs.aggregate()
+        base = self.blobs.get_vector(BlobKind.MODEL, base_root)
+        model = apply_aggregate(base.values, aggregate, sum(inputs.weights))
+        return (
+            self.blobs.commit_vector(BlobKind.AGGREGATE, aggregate),
+            self.blobs.commit_vector(BlobKind.MODEL, model),
+        )
+
+    def publish(self, aggregate: CommittedVector, model: CommittedVector) -> None:
+        self.blobs.publish(aggregate)
+        self.blobs.publish(model)
+
+    def _barred(self, round: int) -> bool:
+        return any(
+            r == round and a == self.address for r, a, _, _ in self.coordinator.voided(self.task_id)
+        )
+
+    # ------------------------------------------------------------------ defending
+    def defend(self, round: int) -> NodeAction | None:
+        """Answer the first challenge of our aggregate that waits for us."""
+        assert self.disputes is not None
+        for game in self.disputes.games(self.task_id, round):
+            if game.aggregator != self.address:
+                continue
+            if game.state == GameState.AWAIT_AGGREGATE:
+                action = self.open_aggregate(game.id, game.chunk, round)
+            elif game.state == GameState.AWAIT_DEFENDER:
+                action = self.state_running_sum(game.id, game.chunk, game.query, round)
+            elif game.state == GameState.AWAIT_ANSWER and game.kind == GameKind.AVAILABILITY:
+                action = self.answer(game.id, game.target, game.member, game.chunk, round)
+            else:
+                continue
+            if action is not None:
+                return action
+        return None
+
+    def _posted(self, round: int) -> tuple[CommittedVector, CommittedVector, RoundInputs]:
+        """Rebuild what we posted (a node keeps no state of its own: chain + store suffice)."""
+        info = self.coordinator.get_task(self.task_id)
+        inputs = collect_round_inputs(self.coordinator, self.blobs, self.task_id, round)
+        agg = self.blobs.open_vector(
+            BlobKind.AGGREGATE, self.coordinator.aggregate(self.task_id, round).merkle_root
+        )  # type: ignore[union-attr]
+        model = self.blobs.open_vector(BlobKind.MODEL, info.pending_model_root)
+        return (
+            CommittedVector(agg.tree.root, 0, b"", agg.tree),
+            CommittedVector(model.tree.root, 0, b"", model.tree),
+            inputs,
+        )
+
+    def open_aggregate(self, game: int, chunk: int, round: int) -> NodeAction:
+        agg, _, _ = self._posted(round)
+        r = self.disputes.open_aggregate_chunk(
+            self.account, game, agg.tree.chunk(chunk), agg.tree.proof(chunk)
+        )  # type: ignore[union-attr]
+        return NodeAction(
+            self.name, "defend", round, {"game": game, "move": "open", "gas": r.gas_used}
+        )
+
+    def state_running_sum(self, game: int, chunk: int, query: int, round: int) -> NodeAction:
+        _, _, inputs = self._posted(round)
+        included = self.included_on_chain(inputs, round)
+        start = chunk * self.blobs.config.chunk_elems
+        stop = min(start + self.blobs.config.chunk_elems, self.blobs.config.num_parameters)
+        p = self.running_sum_for(inputs, included, query, start, stop)
+        r = self.disputes.defend(self.account, game, p.astype(">i8").tobytes())  # type: ignore[union-attr]
+        return NodeAction(
+            self.name, "defend", round, {"game": game, "move": "sum", "gas": r.gas_used}
+        )
+
+    def running_sum_for(
+        self, inputs: RoundInputs, included: set[str], query: int, start: int, stop: int
+    ):  # noqa: ANN201
+        """The running sum we state in a dispute (a fault plan may lie here)."""
+        return running_sum(inputs, included, query, start, stop)
+
+    def included_on_chain(self, inputs: RoundInputs, round: int) -> set[str]:
+        excluded = set(self.coordinator.excluded(self.task_id, round))
+        invalid = set(self.coordinator.invalidated(self.task_id, round))
+        return {u.participant for u in inputs.updates} - excluded - invalid
+
+    def answer(
+        self, game: int, target: Target, member: str, chunk: int, round: int
+    ) -> NodeAction | None:
+        agg, model, inputs = self._posted(round)
+        if target == Target.UPDATE:
+            u = next((x for x in inputs.updates if x.participant == member), None)
+            if u is None or u.opened is None:
+                return None  # we cannot open it: the challenge is right
+            tree = u.opened.tree
+            r = self.disputes.answer_availability(  # type: ignore[union-attr]
+                self.account,
+                game,
+                tree.chunk(chunk),
+                tree.sums[chunk],
+                tree.proof(chunk),
+                u.commitment.opening(),
+            )
+        else:
+            tree = (agg if target == Target.AGGREGATE else model).tree
+            r = self.disputes.answer_availability(
+                self.account, game, tree.chunk(chunk), 0, tree.proof(chunk)
+            )  # type: ignore[union-attr]
+        return NodeAction(
+            self.name, "defend", round, {"game": game, "move": "answer", "gas": r.gas_used}
         )

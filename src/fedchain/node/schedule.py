@@ -25,9 +25,14 @@ def commit_target(info: TaskInfo, now: int) -> tuple[int, bytes] | None:
     if info.secure:
         return None  # secure rounds have their own phases (node.secure)
     if info.phase == Phase.COMMIT and now < info.deadline:
-        return info.round, info.global_model_digest
-    if info.phase == Phase.CHALLENGE and now >= info.deadline and info.round < info.num_rounds:
-        return info.round + 1, info.pending_model_digest
+        return info.round, info.global_model_root
+    if (
+        info.phase == Phase.CHALLENGE
+        and now >= info.deadline
+        and info.open_challenges == 0
+        and info.round < info.num_rounds
+    ):
+        return info.round + 1, info.pending_model_root
     return None
 
 
@@ -36,7 +41,7 @@ def advance_due(info: TaskInfo, now: int) -> bool:
     if info.secure and info.phase in SECURE_PHASES:
         return now >= info.deadline
     if info.phase == Phase.CHALLENGE:
-        return now >= info.deadline
+        return now >= info.deadline and info.open_challenges == 0
     if info.phase in (Phase.COMMIT, Phase.AGGREGATE):
         if now >= info.deadline + info.aggregate_duration:
             return True
@@ -53,5 +58,9 @@ def next_deadline(info: TaskInfo, now: int) -> int | None:
             return info.deadline
         return info.deadline + info.aggregate_duration
     if info.phase == Phase.CHALLENGE:
+        if now >= info.deadline and info.open_challenges > 0:
+            # Finalizing waits for the open challenges; each move or timeout is due within
+            # one response window.
+            return now + info.response_duration
         return info.deadline
     return None

@@ -19,7 +19,7 @@ from functools import cached_property
 import numpy as np
 
 from fedchain.aggregation.fedavg import apply_aggregate
-from fedchain.chain import CoordinatorClient, Phase
+from fedchain.chain import CoordinatorClient, ExclusionReason, Phase
 from fedchain.codec.blob import BlobKind
 from fedchain.errors import FedchainError
 from fedchain.node.base import TaskNode
@@ -118,8 +118,8 @@ class SecureRoundView:
     def ring_bits(self) -> int:
         """Width b of the ring Z_2^b of this round's masked inputs (``fedchain.secagg.ring``).
 
-        Fixed before anyone masks: the task's per-coordinate bound times the samples U2
-        declared on-chain with their key shares (a commit must declare the same number).
+        Fixed before anyone masks: the task's per-coordinate bound times the weights U2 carry
+        (emitted on-chain with their key shares; weights are fixed at join).
         """
         declared = self.coordinator.shared_samples(self.task_id, self.round)
         weight = sum(declared.get(p, 0) for p in self.key_shares)
@@ -131,18 +131,19 @@ class SecureRoundView:
         """(U3: participant -> (masked vector, samples), malformed: participant -> why)."""
         valid: dict[str, tuple[np.ndarray, int]] = {}
         excluded: dict[str, str] = {}
+        weights = self.coordinator.shared_samples(self.task_id, self.round)
         for u in self.coordinator.updates(self.task_id, self.round):
             if u.participant not in self.key_shares:
                 excluded[u.participant] = "committed without valid key shares"
                 continue
             try:
                 blob = self.blobs.get_vector(
-                    BlobKind.MASKED, u.blob_digest, root=u.merkle_root, ring_bits=self.ring_bits
+                    BlobKind.MASKED, u.merkle_root, owner=u.participant, ring_bits=self.ring_bits
                 )
             except FedchainError as exc:
                 excluded[u.participant] = str(exc)
                 continue
-            valid[u.participant] = (blob.values, u.samples)
+            valid[u.participant] = (blob.values, weights[u.participant])
         return valid, excluded
 
     @property
@@ -246,7 +247,7 @@ class SecureTrainerNode(TrainerNode):
                 return None
             shares = self.seal_shares(client, view)
             digest = self.store.put(shares.to_bytes())
-            self.coordinator.share_keys(self.account, self.task_id, round, digest, len(self.data))
+            self.coordinator.share_keys(self.account, self.task_id, round, digest)
             return NodeAction(self.name, "share", round)
         if phase == Phase.COMMIT:
             if me not in view.key_shares:
@@ -264,16 +265,16 @@ class SecureTrainerNode(TrainerNode):
                 return NodeAction(
                     self.name, "complain", round, {"accused": sorted(complaint.seeds)}
                 )
-            update, loss = self.compute_update(info.global_model_digest, round)
-            weighted = update.astype(np.int64) * np.int64(len(self.data))
+            update, loss = self.compute_update(info.global_model_root, round)
+            # Masked at the weight the chain fixed for us (declared at join, capped).
+            weight = self.coordinator.shared_samples(self.task_id, round)[me]
+            weighted = update.astype(np.int64) * np.int64(weight)
             bits = view.ring_bits
             masked = client.masked_input(
                 view.context, view.adverts, view.u2, weighted, ring_bits=bits
             )
-            root, digest = self.store_masked(masked, bits, round)
-            self.coordinator.commit_update(
-                self.account, self.task_id, round, root, digest, len(self.data)
-            )
+            root = self.store_masked(masked, bits, round)
+            self.coordinator.commit_update(self.account, self.task_id, round, root, 0)
             return NodeAction(self.name, "commit", round, {"loss": loss, "samples": len(self.data)})
         if phase == Phase.UNMASK:
             if me not in view.u3 or me in self.coordinator.phase_digests(
@@ -294,9 +295,11 @@ class SecureTrainerNode(TrainerNode):
         """This round's key shares, sealed to each neighbour."""
         return client.share_keys(view.context, view.adverts)
 
-    def store_masked(self, masked: np.ndarray, bits: int, round: int) -> tuple[bytes, bytes]:
-        """Store the masked input; returns (merkle_root, digest) to commit."""
-        return self.blobs.put_vector(BlobKind.MASKED, masked, ring_bits=bits)
+    def store_masked(self, masked: np.ndarray, bits: int, round: int) -> bytes:
+        """Store the masked input (it hides the update already); returns the root to commit."""
+        return self.blobs.put_vector(
+            BlobKind.MASKED, masked, owner=self.address, ring_bits=bits
+        ).root
 
 
 class SecureAggregatorNode(TaskNode):
@@ -313,10 +316,10 @@ class SecureAggregatorNode(TaskNode):
         except FedchainError:
             return None  # below the threshold: the round aborts at its deadline
         samples = view.total_samples()
-        base = self.blobs.get_vector(BlobKind.MODEL, info.global_model_digest)
+        base = self.blobs.get_vector(BlobKind.MODEL, info.global_model_root)
         new_model = apply_aggregate(base.values, total, samples)
-        root, digest = self.blobs.put_vector(BlobKind.AGGREGATE, total)
-        _, model_digest = self.blobs.put_vector(BlobKind.MODEL, new_model)
+        root = self.blobs.put_vector(BlobKind.AGGREGATE, total).root
+        model_root = self.blobs.put_vector(BlobKind.MODEL, new_model).root
         excluded = view.excluded
         withheld = sorted(view.u3 - set(view.unmask_messages))
         self.coordinator.post_secure_aggregate(
@@ -324,9 +327,8 @@ class SecureAggregatorNode(TaskNode):
             self.task_id,
             info.round,
             root,
-            digest,
-            model_digest,
-            sorted(excluded),
+            model_root,
+            {p: ExclusionReason.MALFORMED for p in sorted(excluded)},
             withheld,
         )
         return NodeAction(

@@ -47,7 +47,7 @@ class TaskConfig(BaseModel):
         train: TrainConfig,
         frac_bits: int = 20,
         clip_norm: float = 10.0,
-        chunk_elems: int = 4096,
+        chunk_elems: int = 256,
     ) -> TaskConfig:
         return cls(
             dataset=dataset,

@@ -1,8 +1,11 @@
-"""The trainer (data owner) role: train locally on private data, commit the update on-chain.
+"""The trainer (data owner) role: train locally on private data, commit the update on-chain,
+publish it once the commit window has closed.
 
-A trainer reads only the chain (the task's state) and the store (the global model); its raw
-data never leaves this object. Each step is idempotent: a restarted trainer reads the chain,
-sees what it already committed, and carries on.
+A trainer reads only the chain (the task's state) and the store (the global model, checked
+against its on-chain root before it is trained on); its raw data never leaves this object.
+The update is stored only after the commit window closed: until then its root hides it, so
+nobody can commit a copy. Each step is idempotent: a restarted trainer reads the chain, sees
+what it already committed, and (training being seeded) rebuilds the same update to publish.
 """
 
 from __future__ import annotations
@@ -12,11 +15,12 @@ from dataclasses import dataclass
 import numpy as np
 from eth_account.signers.local import LocalAccount
 
-from fedchain.chain import CoordinatorClient
+from fedchain.chain import CoordinatorClient, Phase
 from fedchain.codec.blob import BlobKind
 from fedchain.codec.fixedpoint import dequantize, encode_update
 from fedchain.learning import build_model, flatten_params, load_flat_params, train_local
 from fedchain.node.base import TaskNode, load_task_config
+from fedchain.node.blobs import CommittedVector
 from fedchain.node.events import NodeAction
 from fedchain.node.schedule import commit_target
 from fedchain.storage import BlobStore
@@ -61,14 +65,24 @@ class TrainerNode(TaskNode):
         self.data = data
         self.seed = seed
         self._committed_round = 0
+        self._published_round = 0
+        self._unpublished: tuple[int, CommittedVector] | None = None
+
+    @property
+    def declared_samples(self) -> int:
+        """What this member declares when joining (its true sample count)."""
+        return len(self.data)
 
     def poll(self) -> NodeAction | None:
-        """Commit this round's update if the chain allows it and we have not yet."""
+        """Publish last commit's update once its window closed; commit this round's if due."""
         info = self.coordinator.get_task(self.task_id)
+        published = self.publish_due(info.round, info.phase)
+        if published is not None:
+            return published
         target = commit_target(info, self.coordinator.chain.next_block_time())
         if target is None:
             return None
-        round, base_digest = target
+        round, base_root = target
         if self._committed_round == round:
             return (
                 None  # our own receipt said so; the chain is asked otherwise (e.g. after a restart)
@@ -76,18 +90,58 @@ class TrainerNode(TaskNode):
         member = self.coordinator.get_member(self.task_id, self.address)
         if not member.active or member.last_round == round:
             return None
-        update, loss = self.compute_update(base_digest, round)
-        root, digest = self.blobs.put_vector(BlobKind.UPDATE, update)
+        update, loss = self.compute_update(base_root, round)
+        vector = self.commit(update)
         self.coordinator.commit_update(
-            self.account, self.task_id, round, root, digest, len(self.data)
+            self.account, self.task_id, round, vector.root, vector.sum_sq
         )
         self._committed_round = round
+        self._unpublished = (round, vector)
         return NodeAction(self.name, "commit", round, {"loss": loss, "samples": len(self.data)})
 
-    def compute_update(self, base_digest: bytes, round: int) -> tuple[np.ndarray, float]:
-        """Train from the global model and encode (new − global) as fixed-point integers."""
+    def commit(self, update: np.ndarray) -> CommittedVector:
+        """The commitment to an update (a fault plan may lie here)."""
+        return self.blobs.commit_vector(BlobKind.UPDATE, update, owner=self.address)
+
+    def publish_due(self, round: int, phase: Phase) -> NodeAction | None:
+        """Store our update of ``round`` once its commit window closed (never before)."""
+        if phase not in (Phase.AGGREGATE, Phase.CHALLENGE):
+            return None
+        pending = getattr(self, "_unpublished", None)
+        if pending is None or pending[0] != round:
+            member = self.coordinator.get_member(self.task_id, self.address)
+            if member.last_round != round or self._published_round == round:
+                return None
+            # Restarted since the commit: training is seeded, so the same update comes back.
+            commit = next(
+                (
+                    u
+                    for u in self.coordinator.updates(self.task_id, round)
+                    if u.participant == self.address
+                ),
+                None,
+            )
+            if commit is None:
+                return None
+            base = self.coordinator.get_task(self.task_id).global_model_root
+            update, _ = self.compute_update(base, round)
+            vector = self.commit(update)
+            if vector.root != commit.merkle_root:
+                self._published_round = round
+                return None  # not reproducible: our update is lost for this round
+            pending = (round, vector)
+        if self._published_round == round:
+            return None
+        self.blobs.publish(pending[1])
+        self._published_round = round
+        self._unpublished = None
+        return NodeAction(self.name, "publish", round, {})
+
+    def compute_update(self, base_root: bytes, round: int) -> tuple[np.ndarray, float]:
+        """Train from the global model (checked against its on-chain root first) and encode
+        (new − global) as fixed-point integers."""
         cfg = self.blobs.config
-        base = self.blobs.get_vector(BlobKind.MODEL, base_digest)
+        base = self.blobs.get_vector(BlobKind.MODEL, base_root)
         model = build_model(cfg.model_spec, seed=0)
         load_flat_params(model, dequantize(base.values, frac_bits=cfg.frac_bits))
         start = flatten_params(model)

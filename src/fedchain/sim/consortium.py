@@ -19,6 +19,7 @@ from fedchain.chain import (
     ChainError,
     CoordinatorClient,
     Deployment,
+    DisputeClient,
     GasLedger,
     TaskParams,
     TokenClient,
@@ -27,7 +28,7 @@ from fedchain.chain import (
     derive_account,
 )
 from fedchain.codec.blob import BlobKind
-from fedchain.codec.fixedpoint import quantize
+from fedchain.codec.fixedpoint import norm_bound, quantize
 from fedchain.learning import build_model, flatten_params
 from fedchain.node.blobs import TaskBlobs
 from fedchain.node.task_config import TaskConfig
@@ -65,7 +66,9 @@ class TokenPlan:
     supply: int = 1_000_000_000
     grant_per_participant: int = 1_000
     stake: int = 100
+    stake_per_sample_milli: int = 100  # 0.1 FED per declared sample
     bond: int = 10
+    challenge_bond: int = 5
     reward_per_round: int = 100
 
 
@@ -76,6 +79,7 @@ class Consortium:
     deployment: Deployment
     token: TokenClient
     coordinator: CoordinatorClient
+    disputes: DisputeClient
     store: BlobStore
     sponsor: LocalAccount
     participants: list[LocalAccount]
@@ -102,9 +106,10 @@ class Consortium:
             dep.save(deployment_file)
         token = TokenClient(tx, dep.token)
         coordinator = CoordinatorClient(tx, dep.coordinator, from_block=dep.deploy_block)
+        disputes = DisputeClient(tx, dep.disputes, from_block=dep.deploy_block)
         for p in participants:
             token.transfer(sponsor, p.address, plan.grant_per_participant * TOKEN)
-        return cls(chain, tx, dep, token, coordinator, store, sponsor, participants)
+        return cls(chain, tx, dep, token, coordinator, disputes, store, sponsor, participants)
 
     def create_task(
         self,
@@ -117,34 +122,51 @@ class Consortium:
         commit_duration: int = 3600,
         aggregate_duration: int = 3600,
         challenge_duration: int = 600,
+        response_duration: int = 600,
+        weight_cap_pct: int = 200,
         secure_aggregation: bool = False,
     ) -> int:
         """Sponsor: store the config and the initial model, escrow the pool, create the task."""
         config_digest = self.store.put(config.to_bytes())
         model = build_model(config.model_spec, seed=seed)
         initial = quantize(flatten_params(model), frac_bits=config.frac_bits)
-        _, model_digest = TaskBlobs(self.store, config).put_vector(BlobKind.MODEL, initial)
+        model_root = TaskBlobs(self.store, config).put_vector(BlobKind.MODEL, initial).root
         params = TaskParams(
-            initial_model_digest=model_digest,
+            initial_model_root=model_root,
             config_digest=config_digest,
             stake_amount=plan.stake * TOKEN,
+            stake_per_sample=plan.stake_per_sample_milli * TOKEN // 1000,
             aggregator_bond=plan.bond * TOKEN,
+            challenge_bond=plan.challenge_bond * TOKEN,
             reward_per_round=plan.reward_per_round * TOKEN,
             num_rounds=rounds,
             min_participants=min_participants,
+            num_parameters=config.num_parameters,
+            chunk_elems=config.chunk_elems,
+            norm_bound=norm_bound(
+                clip_norm=config.clip_norm, frac_bits=config.frac_bits, size=config.num_parameters
+            ),
             commit_duration=commit_duration,
             aggregate_duration=aggregate_duration,
             challenge_duration=challenge_duration,
+            response_duration=response_duration,
+            weight_cap_pct=weight_cap_pct,
             secure_aggregation=secure_aggregation,
         )
         self.token.approve(self.sponsor, self.coordinator.address, params.reward_per_round * rounds)
         return self.coordinator.create_task(self.sponsor, params)
 
-    def join_all(self, task_id: int) -> None:
-        stake = self.coordinator.get_task(task_id).stake_amount
-        for p in self.participants:
-            self.token.approve(p, self.coordinator.address, stake)
-            self.coordinator.join(p, task_id)
+    def join_all(self, task_id: int, declared: list[int]) -> None:
+        """Every participant joins, declaring its sample count (which prices its stake)."""
+        info = self.coordinator.get_task(task_id)
+        for p, n in zip(self.participants, declared, strict=True):
+            self.token.approve(
+                p, self.coordinator.address, info.stake_amount + info.stake_per_sample * n
+            )
+            self.coordinator.join(p, task_id, n)
 
     def start(self, task_id: int) -> None:
-        self.coordinator.start_task(self.sponsor, task_id)
+        """Open round 1, naming the median of the declared counts (the contract checks it)."""
+        declared = sorted(d for _, d, _, _ in self.coordinator.joined_detail(task_id))
+        median = declared[(len(declared) - 1) // 2] if declared else 1
+        self.coordinator.start_task(self.sponsor, task_id, median)

@@ -19,7 +19,7 @@ import torch
 from pydantic import BaseModel, Field, model_validator
 
 from fedchain.audit import audit_all
-from fedchain.chain import GasLedger, open_chain
+from fedchain.chain import ChallengeOutcome, GasLedger, open_chain
 from fedchain.codec.blob import BlobKind
 from fedchain.codec.fixedpoint import dequantize
 from fedchain.learning import (
@@ -42,14 +42,17 @@ from fedchain.node import (
     TrainerNode,
 )
 from fedchain.node.secure import SecureAggregatorNode, SecureTrainerNode
+from fedchain.node.watcher import WatcherNode
 from fedchain.sim.consortium import TOKEN, Consortium
 from fedchain.sim.faults import (
+    AGGREGATOR_FAULTS,
     FAULT_KINDS,
     SECURE_FAULT_KINDS,
     DropoutNode,
     DropoutPlan,
     FaultKind,
     FaultyTrainer,
+    RogueAggregator,
     SecureFaultyTrainer,
 )
 from fedchain.sim.runner import Node, RoundRecord, run_task
@@ -101,6 +104,8 @@ class DemoConfig(BaseModel):
                 )
         if len(self.faults) >= self.clients:
             raise ValueError("every owner is faulty: at least one must behave (and aggregate)")
+        if 0 in self.faults and self.faults[0][0] in AGGREGATOR_FAULTS:
+            pass  # owner 0 is then the rogue; the honest aggregator is the first other owner
         return self
 
 
@@ -111,6 +116,24 @@ class ParticipantReward(BaseModel):
     rounds_included: int
     rewards: float  # FED, claimed at the end
     stake_returned: float
+
+
+class DisputeRecord(BaseModel):
+    round: int
+    kind: str
+    challenger: str
+    accused: str
+    outcome: str  # "refuted" | "upheld" | "timeout"
+    gas: int
+    game: int | None = None
+
+
+class SlashRecord(BaseModel):
+    address: str
+    amount: float  # FED
+    reason: str
+    round: int
+    beneficiary: str
 
 
 class DemoReport(BaseModel):
@@ -125,6 +148,8 @@ class DemoReport(BaseModel):
     gas_by_operation: dict[str, dict[str, int]]
     rewards: list[ParticipantReward]
     audit: dict[str, object]
+    disputes: list[DisputeRecord] = []
+    slashed: list[SlashRecord] = []
     wall_seconds: float
     workdir: str | None
 
@@ -188,30 +213,34 @@ def run_demo(cfg: DemoConfig, progress: Progress | None = None) -> DemoReport:
             challenge_duration=cfg.challenge_window or (600 if local else 5),
             secure_aggregation=cfg.secure_aggregation,
         )
-        consortium.join_all(task_id)
+        nodes, trainers = _build_nodes(cfg, consortium, task_id, data, parts)
+        consortium.join_all(task_id, [t.declared_samples for t in trainers])
         consortium.start(task_id)
 
-        nodes = _build_nodes(cfg, consortium, task_id, data, parts)
         blobs = TaskBlobs(store, task_cfg)
         eval_model = build_model(spec, seed=0)
 
         def observe(rec: RoundRecord) -> None:
-            digest = (
-                rec.model_digest or consortium.coordinator.get_task(task_id).global_model_digest
-            )
-            values = blobs.get_vector(BlobKind.MODEL, digest).values
+            root = rec.model_root or consortium.coordinator.get_task(task_id).global_model_root
+            values = blobs.get_vector(BlobKind.MODEL, root).values
             load_flat_params(eval_model, dequantize(values, frac_bits=task_cfg.frac_bits))
             rec.accuracy, rec.loss = evaluate(eval_model, data.x_test, data.y_test)
             progress.round_done(rec)
 
         progress.stage(f"training: {cfg.rounds} rounds")
+        actions: list[NodeAction] = []
+
+        def on_action(action: NodeAction) -> None:
+            actions.append(action)
+            progress.action(action)
+
         records = run_task(
             consortium.coordinator,
             task_id,
             nodes,
             ledger=ledger,
             on_round=observe,
-            on_action=progress.action,
+            on_action=on_action,
         )
 
         progress.stage("participants claim rewards and leave")
@@ -237,7 +266,7 @@ def run_demo(cfg: DemoConfig, progress: Progress | None = None) -> DemoReport:
             if records and records[-1].accuracy is not None
             else 0.0,
             centralized_accuracy=central_acc,
-            rounds=[_round_json(r) for r in records],
+            rounds=[_round_json(r, consortium, task_id) for r in records],
             gas_per_participant_round=round_gas / participant_rounds,
             gas_by_operation=by_op,
             rewards=rewards,
@@ -252,6 +281,17 @@ def run_demo(cfg: DemoConfig, progress: Progress | None = None) -> DemoReport:
                     "problems": report.first_failure.problems,
                 },
             },
+            disputes=_disputes(consortium, task_id, actions),
+            slashed=[
+                SlashRecord(
+                    address=x["address"],
+                    amount=x["amount"] / TOKEN,
+                    reason=x["fault"].name.lower().replace("_", "-"),
+                    round=x["round"],
+                    beneficiary=x["beneficiary"],
+                )
+                for x in consortium.coordinator.slashes(task_id)
+            ],
             wall_seconds=time.perf_counter() - started,
             workdir=str(cfg.workdir) if cfg.workdir else None,
         )
@@ -259,7 +299,9 @@ def run_demo(cfg: DemoConfig, progress: Progress | None = None) -> DemoReport:
 
 def _build_nodes(
     cfg: DemoConfig, c: Consortium, task_id: int, data: object, parts: list[np.ndarray]
-) -> list[Node]:
+) -> tuple[list[Node], list[TrainerNode]]:
+    """The nodes in polling order (trainers, rogue aggregators, the aggregator, the watcher,
+    the keeper) and the trainers themselves (they declare their samples when joining)."""
     plan = DropoutPlan(
         num_participants=len(c.participants),
         fraction=cfg.dropout,
@@ -267,12 +309,28 @@ def _build_nodes(
         secure=cfg.secure_aggregation,
     )
     nodes: list[Node] = []
+    trainers: list[TrainerNode] = []
+    rogues: list[Node] = []
     for i, (acct, idx) in enumerate(zip(c.participants, parts, strict=True)):
         local = LocalData(data.x_train[idx], data.y_train[idx])  # type: ignore[attr-defined]
         name = f"owner-{i:02d}"
         trainer: TrainerNode
-        if i in cfg.faults:
-            kind, at = cfg.faults[i]
+        kind, at = cfg.faults.get(i, (None, 1))
+        if kind in AGGREGATOR_FAULTS:
+            rogues.append(
+                RogueAggregator(
+                    f"rogue-aggregator(owner-{i:02d})",
+                    acct,
+                    c.coordinator,
+                    c.store,
+                    task_id=task_id,
+                    disputes=c.disputes,
+                    fault=kind,
+                    at_round=at,
+                )
+            )
+            kind = None  # its trainer behaves
+        if kind is not None:
             faulty = SecureFaultyTrainer if cfg.secure_aggregation else FaultyTrainer
             trainer = faulty(
                 name,
@@ -293,21 +351,88 @@ def _build_nodes(
             trainer = TrainerNode(
                 name, acct, c.coordinator, c.store, local, task_id=task_id, seed=cfg.seed
             )
+        trainers.append(trainer)
         nodes.append(DropoutNode(trainer, i, plan) if cfg.dropout > 0 else trainer)
+    nodes += rogues
     # The aggregator is one of the staked owners (the first one that behaves); anyone could be.
     agg_index = next(i for i in range(len(c.participants)) if i not in cfg.faults)
-    aggregator_cls = SecureAggregatorNode if cfg.secure_aggregation else AggregatorNode
-    nodes.append(
-        aggregator_cls(
-            f"aggregator(owner-{agg_index:02d})",
-            c.participants[agg_index],
-            c.coordinator,
-            c.store,
-            task_id=task_id,
+    agg_name = f"aggregator(owner-{agg_index:02d})"
+    agg_account = c.participants[agg_index]
+    if cfg.secure_aggregation:
+        nodes.append(
+            SecureAggregatorNode(agg_name, agg_account, c.coordinator, c.store, task_id=task_id)
         )
-    )
+    else:
+        nodes.append(
+            AggregatorNode(
+                agg_name, agg_account, c.coordinator, c.store, task_id=task_id, disputes=c.disputes
+            )
+        )
+        # Anyone may watch; the sponsor does here (it holds tokens for the challenge bond).
+        nodes.append(
+            WatcherNode(
+                "watcher(sponsor)",
+                c.sponsor,
+                c.coordinator,
+                c.store,
+                task_id=task_id,
+                disputes=c.disputes,
+                token=c.token,
+            )
+        )
     nodes.append(KeeperNode("keeper(sponsor)", c.sponsor, c.coordinator, task_id=task_id))
-    return nodes
+    return nodes, trainers
+
+
+_OUTCOMES = {
+    ChallengeOutcome.AGGREGATOR_FAULT: "refuted",
+    ChallengeOutcome.CHALLENGER_FAULT: "upheld",
+    ChallengeOutcome.ANSWERED: "upheld",
+    ChallengeOutcome.STALE: "refuted",
+}
+
+
+def _disputes(c: Consortium, task_id: int, actions: list[NodeAction]) -> list[DisputeRecord]:
+    """Every dispute of the run: bonded games (gas of all their moves, both sides) and one-step
+    proofs, with their on-chain outcome."""
+    out: list[DisputeRecord] = []
+    resolutions = c.disputes.resolutions()
+    gas: dict[int, int] = {}
+    for a in actions:
+        game = a.detail.get("game")
+        if isinstance(game, int):
+            gas[game] = gas.get(game, 0) + int(a.detail.get("gas", 0))  # type: ignore[call-overload]
+    timed_out = {a.detail["game"] for a in actions if a.detail.get("move") == "timeout"}
+    for a in actions:
+        if a.kind == "challenge":
+            game = int(a.detail["game"])  # type: ignore[call-overload]
+            outcome = resolutions.get(game)
+            label = "open" if outcome is None else _OUTCOMES[outcome]
+            if outcome == ChallengeOutcome.AGGREGATOR_FAULT and game in timed_out:
+                label = "timeout"
+            out.append(
+                DisputeRecord(
+                    round=a.round,
+                    kind=str(a.detail["kind"]),
+                    challenger=c.sponsor.address,
+                    accused=str(a.detail["accused"]),
+                    outcome=label,
+                    gas=gas.get(game, 0),
+                    game=game,
+                )
+            )
+        elif a.kind == "proof":
+            out.append(
+                DisputeRecord(
+                    round=a.round,
+                    kind=str(a.detail["kind"]),
+                    challenger=c.sponsor.address,
+                    accused=str(a.detail["accused"]),
+                    outcome="refuted",
+                    gas=int(a.detail.get("gas", 0)),  # type: ignore[call-overload]
+                )
+            )
+    return out
 
 
 def _settle_all(c: Consortium, task_id: int, parts: list[np.ndarray]) -> list[ParticipantReward]:
@@ -317,6 +442,7 @@ def _settle_all(c: Consortium, task_id: int, parts: list[np.ndarray]) -> list[Pa
         if not outcome.finalized:
             continue
         excluded = set(c.coordinator.excluded(task_id, outcome.round))
+        excluded |= set(c.coordinator.invalidated(task_id, outcome.round))
         for u in c.coordinator.updates(task_id, outcome.round):
             if u.participant not in excluded:
                 included[u.participant] = included.get(u.participant, 0) + 1
@@ -341,8 +467,10 @@ def _settle_all(c: Consortium, task_id: int, parts: list[np.ndarray]) -> list[Pa
     return out
 
 
-def _round_json(r: RoundRecord) -> dict[str, object]:
+def _round_json(r: RoundRecord, c: Consortium, task_id: int) -> dict[str, object]:
+    posted = c.coordinator.aggregate(task_id, r.round) if r.finalized else None
     return {
+        "aggregator": posted.aggregator if posted else None,
         "round": r.round,
         "finalized": r.finalized,
         "accuracy": r.accuracy,
@@ -354,7 +482,8 @@ def _round_json(r: RoundRecord) -> dict[str, object]:
         "withheld": r.withheld,
         "abort_reason": r.abort_reason,
         "refusals": [{"node": x.node, "error": x.error} for x in r.refusals],
-        "model_digest": r.model_digest.hex() if r.model_digest else None,
+        # the model's identity on-chain: its Merkle-sum root (also its address in the store)
+        "model_digest": r.model_root.hex() if r.model_root else None,
     }
 
 

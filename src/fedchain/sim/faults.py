@@ -9,9 +9,16 @@ import os
 from typing import Literal
 
 import numpy as np
+from eth_utils import keccak
 
-from fedchain.chain import Phase
+from fedchain.aggregation.fedavg import apply_aggregate
+from fedchain.chain import ExclusionReason, Phase
+from fedchain.codec.blob import BlobKind
+from fedchain.codec.merkle import chunk_sums
 from fedchain.node import NodeAction, TrainerNode
+from fedchain.node.aggregator import AggregatorNode
+from fedchain.node.blobs import CommittedVector
+from fedchain.node.round_inputs import RoundInputs
 from fedchain.node.schedule import commit_target
 from fedchain.node.secure import SecureRoundView, SecureTrainerNode, secure_commit_target
 from fedchain.secagg import ClientRound, KeyShares
@@ -21,24 +28,61 @@ __all__ = [
     "FAULT_KINDS",
     "SECURE_FAULT_KINDS",
     "FaultyTrainer",
+    "RogueAggregator",
     "SecureFaultyTrainer",
+    "TRAINER_FAULTS",
+    "AGGREGATOR_FAULTS",
     "DropoutPlan",
     "DropoutNode",
 ]
 
-FaultKind = Literal["crash", "malformed", "late", "bad-shares"]
-FAULT_KINDS: tuple[str, ...] = ("crash", "malformed", "late")
+FaultKind = Literal[
+    "crash",
+    "malformed",
+    "late",
+    "bad-shares",
+    "wrong-aggregate",
+    "wrong-model",
+    "exclude-honest",
+    "inflate-samples",
+    "copycat",
+    "norm-lie",
+    "withhold",
+]
+TRAINER_FAULTS: tuple[str, ...] = (
+    "crash",
+    "malformed",
+    "late",
+    "inflate-samples",
+    "copycat",
+    "norm-lie",
+)
+"""Faults of a member's trainer in plaintext rounds."""
+AGGREGATOR_FAULTS: tuple[str, ...] = (
+    "wrong-aggregate",
+    "wrong-model",
+    "exclude-honest",
+    "withhold",
+)
+"""Faults of a member acting as aggregator (it posts before the honest aggregator)."""
+FAULT_KINDS: tuple[str, ...] = TRAINER_FAULTS + AGGREGATOR_FAULTS
 """Faults of plaintext rounds."""
 SECURE_FAULT_KINDS: tuple[str, ...] = ("crash", "malformed", "bad-shares")
 """Faults of secure rounds."""
 
 
 class FaultyTrainer(TrainerNode):
-    """A trainer that, from round ``at_round`` on, crashes, sends a malformed blob, or is late.
+    """A trainer that, from round ``at_round`` on, misbehaves in one way:
 
     - crash: stops acting (its stake and earned rewards stay on-chain, claimable later);
-    - malformed: commits to a blob that is not a valid update (the aggregator excludes it);
-    - late: tries to commit only after the commit window closed (the contract refuses it).
+    - malformed: commits to bytes that are not a valid update (the aggregator excludes it);
+    - late: tries to commit only after the commit window closed (the contract refuses it);
+    - inflate-samples: declares the largest sample count its tokens can stake (the weight cap
+      bounds what that buys);
+    - copycat: commits another member's root of the same round (it cannot open it: the root
+      binds its owner; the watcher proves the copy and it is slashed);
+    - norm-lie: sends a 4× boosted update (a model-replacement attempt) and declares chunk
+      sums that make it look within the norm bound (proven false on-chain; slashed).
     """
 
     def __init__(
@@ -47,41 +91,181 @@ class FaultyTrainer(TrainerNode):
         super().__init__(*args, **kwargs)  # type: ignore[arg-type]
         self.fault = fault
         self.at_round = at_round
+        self._committing_round = 0
+
+    @property
+    def declared_samples(self) -> int:
+        if self.fault != "inflate-samples":
+            return super().declared_samples
+        info = self.coordinator.get_task(self.task_id)
+        balance = TokenBalance.of(self)
+        if info.stake_per_sample == 0:
+            return MAX_SAMPLES
+        return max(1, min(MAX_SAMPLES, (balance - info.stake_amount) // info.stake_per_sample))
+
+    def commit(self, update: np.ndarray) -> CommittedVector:
+        round = self._committing_round
+        if self.fault != "norm-lie" or round < self.at_round:
+            return super().commit(update)
+        boosted = (update.astype(np.int64) * 4).clip(-(2**31), 2**31 - 1).astype(np.int32)
+        honest = chunk_sums(BlobKind.UPDATE, boosted, chunk_elems=self.blobs.config.chunk_elems)
+        fake = [x // 16 for x in honest]  # as if the update were within the bound
+        return self.blobs.commit_vector(BlobKind.UPDATE, boosted, owner=self.address, sums=fake)
 
     def poll(self) -> NodeAction | None:
         info = self.coordinator.get_task(self.task_id)
         now = self.coordinator.chain.next_block_time()
         target = commit_target(info, now)
         round = target[0] if target else info.round
-        if round < self.at_round:
+        self._committing_round = round
+        if round < self.at_round or self.fault in ("inflate-samples", "norm-lie"):
             return super().poll()
         if self.fault == "crash":
             return None
+        if self.fault == "copycat":
+            return self._copy(target)
         if self.fault == "malformed":
-            if target is None:
-                return None
+            published = self.publish_due(info.round, info.phase)
+            if published is not None or target is None:
+                return published
             member = self.coordinator.get_member(self.task_id, self.address)
             if member.last_round == round:
                 return None
             garbage = (
                 b"FCV1 this is not an update " + round.to_bytes(4, "big") + self.address.encode()
             )
-            digest = self.store.put(garbage)
-            self.coordinator.commit_update(
-                self.account, self.task_id, round, digest, digest, len(self.data)
-            )
+            root = keccak(garbage)
+            self.store.put_named(root, garbage)
+            self.coordinator.commit_update(self.account, self.task_id, round, root, 0)
             return NodeAction(self.name, "commit", round, {"fault": "malformed"})
         # late: act only once the window is closed, once per round
         if info.phase == Phase.AGGREGATE and getattr(self, "_late_tried", 0) != info.round:
             self._late_tried = info.round
-            update, _ = self.compute_update(info.global_model_digest, info.round)
-            from fedchain.codec.blob import BlobKind
-
-            root, digest = self.blobs.put_vector(BlobKind.UPDATE, update)
+            update, _ = self.compute_update(info.global_model_root, info.round)
+            vector = self.commit(update)
             self.coordinator.commit_update(
-                self.account, self.task_id, info.round, root, digest, len(self.data)
+                self.account, self.task_id, info.round, vector.root, vector.sum_sq
             )
         return None
+
+    def _copy(self, target: tuple[int, bytes] | None) -> NodeAction | None:
+        """Commit the first root another member committed this round (once one exists)."""
+        if target is None:
+            return None
+        round = target[0]
+        member = self.coordinator.get_member(self.task_id, self.address)
+        if member.last_round == round:
+            return None
+        others = [
+            u
+            for u in self.coordinator.updates(self.task_id, round)
+            if u.participant != self.address
+        ]
+        if not others:
+            return None
+        victim = others[0]
+        self.coordinator.commit_update(
+            self.account, self.task_id, round, victim.merkle_root, victim.sum_sq
+        )
+        return NodeAction(
+            self.name, "commit", round, {"fault": "copycat", "victim": victim.participant}
+        )
+
+
+MAX_SAMPLES = 2**24 - 1
+"""The largest sample count the coordinator admits (its uint24 member field)."""
+
+
+class TokenBalance:
+    """The faulty trainer's token balance, read through the token the coordinator names."""
+
+    @staticmethod
+    def of(node: TrainerNode) -> int:
+        w3 = node.coordinator.chain.w3
+        token = node.coordinator.contract.functions.token().call()
+        erc20 = w3.eth.contract(address=token, abi=_BALANCE_ABI)
+        return int(erc20.functions.balanceOf(node.address).call())
+
+
+_BALANCE_ABI = [
+    {
+        "name": "balanceOf",
+        "type": "function",
+        "stateMutability": "view",
+        "inputs": [{"name": "a", "type": "address"}],
+        "outputs": [{"name": "", "type": "uint256"}],
+    }
+]
+
+
+class RogueAggregator(AggregatorNode):
+    """A member that, from round ``at_round`` on, posts a dishonest aggregate before the honest
+    aggregator does, and defends it as a cheater would:
+
+    - wrong-aggregate: one element of Σ wᵢ·vᵢ is off by one (the model follows from the wrong
+      sum, so only the sum is wrong); it defends with honest running sums, so the bisection
+      ends at the last step, where the step proof refutes it;
+    - wrong-model: the sum is right, one model element is off by one (refuted in one step);
+    - exclude-honest: it leaves out every valid update it can (all but the minimum needed) as
+      "unavailable"; not provable, but worthless: rewards are shared over committed weight;
+    - withhold: it posts honest roots but never stores the aggregate or model, and does not
+      answer availability challenges (timeout: the aggregate is void).
+    """
+
+    def __init__(
+        self, *args: object, fault: FaultKind, at_round: int = 1, **kwargs: object
+    ) -> None:
+        if fault not in AGGREGATOR_FAULTS:
+            raise ValueError(f"fault {fault!r} is not one of {', '.join(AGGREGATOR_FAULTS)}")
+        super().__init__(*args, **kwargs)
+        self.fault = fault
+        self.at_round = at_round
+
+    def poll(self) -> NodeAction | None:
+        info = self.coordinator.get_task(self.task_id)
+        if info.round < self.at_round:
+            return None  # honest rounds: the honest aggregator posts
+        if self.fault == "withhold" and info.phase == Phase.CHALLENGE:
+            return None  # never answers
+        return super().poll()
+
+    def build(
+        self, inputs: RoundInputs, base_root: bytes
+    ) -> tuple[CommittedVector, CommittedVector]:
+        if self.fault not in ("wrong-aggregate", "wrong-model"):
+            return super().build(inputs, base_root)
+        aggregate = inputs.aggregate()
+        base = self.blobs.get_vector(BlobKind.MODEL, base_root)
+        if self.fault == "wrong-aggregate":
+            aggregate = aggregate.copy()
+            aggregate[-1] += 1
+        model = apply_aggregate(base.values, aggregate, sum(inputs.weights))
+        if self.fault == "wrong-model":
+            model = model.copy()
+            model[0] += 1
+        return (
+            self.blobs.commit_vector(BlobKind.AGGREGATE, aggregate),
+            self.blobs.commit_vector(BlobKind.MODEL, model),
+        )
+
+    def reasons(self, inputs: RoundInputs) -> dict[str, ExclusionReason]:
+        reasons = dict(inputs.reasons)
+        if self.fault != "exclude-honest":
+            return reasons
+        info = self.coordinator.get_task(self.task_id)
+        keep = {self.address}
+        for p in inputs.included:
+            if len(keep) >= info.min_participants:
+                break
+            keep.add(p)
+        for p in inputs.included:
+            if p not in keep:
+                reasons[p] = ExclusionReason.UNAVAILABLE
+        return reasons
+
+    def publish(self, aggregate: CommittedVector, model: CommittedVector) -> None:
+        if self.fault != "withhold":
+            super().publish(aggregate, model)
 
 
 class SecureFaultyTrainer(SecureTrainerNode):
@@ -126,11 +310,13 @@ class SecureFaultyTrainer(SecureTrainerNode):
             ciphertexts={p: os.urandom(len(ct)) for p, ct in shares.ciphertexts.items()},
         )
 
-    def store_masked(self, masked: np.ndarray, bits: int, round: int) -> tuple[bytes, bytes]:
+    def store_masked(self, masked: np.ndarray, bits: int, round: int) -> bytes:
         if self.fault != "malformed" or round < self.at_round:
             return super().store_masked(masked, bits, round)
-        digest = self.store.put(b"FCV1 not a masked input " + round.to_bytes(4, "big"))
-        return digest, digest
+        garbage = b"FCV1 not a masked input " + round.to_bytes(4, "big") + self.address.encode()
+        root = keccak(garbage)
+        self.store.put_named(root, garbage)
+        return root
 
 
 #: Order of the phases a trainer acts in; a dropout at stage s does nothing from phase s on.

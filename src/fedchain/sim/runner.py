@@ -38,7 +38,7 @@ class Refusal:
 class RoundRecord:
     round: int
     finalized: bool
-    model_digest: bytes | None
+    model_root: bytes | None
     gas_used: int
     seconds: float
     included: int = 0
@@ -120,14 +120,15 @@ def run_task(
 def _record(
     outcome: RoundOutcome, acts: list[NodeAction], ledger: GasLedger, task_id: int, seconds: float
 ) -> RoundRecord:
-    agg = next((a for a in acts if a.kind == "aggregate"), None)
+    # the last post is the one that finalized (earlier ones were refuted)
+    agg = next((a for a in reversed(acts) if a.kind == "aggregate"), None)
     included = int(agg.detail["included"]) if agg else 0  # type: ignore[call-overload]
     excluded = dict(agg.detail["excluded"]) if agg else {}  # type: ignore[call-overload]
     withheld = list(agg.detail.get("withheld", [])) if agg else []  # type: ignore[call-overload]
     return RoundRecord(
         round=outcome.round,
         finalized=outcome.finalized,
-        model_digest=outcome.model_digest,
+        model_root=outcome.model_root,
         gas_used=ledger.for_round(task_id, outcome.round),
         seconds=seconds,
         included=included,

@@ -1,0 +1,302 @@
+"""The watcher role: recompute every round from chain + store and dispute what is wrong.
+
+Any member (or anyone with tokens for the challenge bond) can run it. While a round's
+commitments can still be disputed it proves false norms and copied roots (the member is
+slashed); while an aggregate is in its challenge window it proves a wrong model chunk or two
+included copies of one root in one step, asks for any data the aggregate relies on that it
+cannot read (availability challenge), and disputes a wrong sum chunk by bisection, playing
+the game to the end. It also settles any game whose side to move missed its deadline.
+It reads only the chain and the store, through the same round inputs as the aggregator.
+"""
+
+from __future__ import annotations
+
+import numpy as np
+
+from fedchain.aggregation.fedavg import apply_aggregate
+from fedchain.chain import (
+    DisputeClient,
+    GameState,
+    Phase,
+    Target,
+    TaskInfo,
+    TokenClient,
+)
+from fedchain.chain.transactor import Receipt
+from fedchain.codec.blob import BlobKind
+from fedchain.errors import FedchainError
+from fedchain.node.base import TaskNode
+from fedchain.node.blobs import OpenedVector
+from fedchain.node.events import NodeAction
+from fedchain.node.round_inputs import RoundInputs, collect_round_inputs, running_sum
+
+__all__ = ["WatcherNode"]
+
+
+class WatcherNode(TaskNode):
+    """Disputes every objective fault it can prove; one transaction per poll."""
+
+    def __init__(
+        self,
+        *args: object,
+        disputes: DisputeClient,
+        token: TokenClient,
+        **kwargs: object,
+    ) -> None:
+        super().__init__(*args, **kwargs)  # type: ignore[arg-type]
+        self.disputes = disputes
+        self.token = token
+
+    def poll(self) -> NodeAction | None:
+        info = self.coordinator.get_task(self.task_id)
+        if info.secure or info.phase not in (Phase.AGGREGATE, Phase.CHALLENGE):
+            return None
+        now = self.coordinator.chain.next_block_time()
+        action = self._settle_timeouts(info, now)
+        if action is not None:
+            return action
+        in_window = info.phase == Phase.AGGREGATE or now < info.deadline
+        inputs = collect_round_inputs(self.coordinator, self.blobs, self.task_id, info.round)
+        if in_window:
+            action = self._prove_member_faults(info, inputs)
+            if action is not None:
+                return action
+        if info.phase != Phase.CHALLENGE:
+            return None
+        action = self._play_games(info, inputs)
+        if action is not None or not in_window:
+            return action
+        return self._check_aggregate(info, inputs)
+
+    # ------------------------------------------------------------------ members
+    def _prove_member_faults(self, info: TaskInfo, inputs: RoundInputs) -> NodeAction | None:
+        for u in inputs.updates:
+            if u.proven_invalid:
+                continue
+            if u.norm_lie is not None:
+                tree, c = u.norm_lie.tree, u.norm_lie.chunk
+                r = self.disputes.prove_norm_lie(
+                    self.account,
+                    self.task_id,
+                    info.round,
+                    u.commitment.opening(),
+                    c,
+                    tree.chunk(c),
+                    tree.sums[c],
+                    tree.proof(c),
+                )
+                return self._did("norm-lie", info.round, u.participant, r)
+            if u.copied_from is not None:
+                try:
+                    original = self.blobs.open_vector(
+                        BlobKind.UPDATE, u.commitment.merkle_root, owner=u.copied_from
+                    )
+                except FedchainError:
+                    continue  # the original is not readable either: nothing to prove
+                tree = original.tree
+                r = self.disputes.prove_copy(
+                    self.account,
+                    self.task_id,
+                    info.round,
+                    u.commitment.opening(),
+                    u.copied_from,
+                    0,
+                    tree.chunk(0),
+                    tree.sums[0],
+                    tree.proof(0),
+                )
+                return self._did("copycat", info.round, u.participant, r)
+        return None
+
+    # ------------------------------------------------------------------ the aggregate
+    def _included(self, inputs: RoundInputs, round: int) -> set[str]:
+        excluded = set(self.coordinator.excluded(self.task_id, round))
+        invalid = set(self.coordinator.invalidated(self.task_id, round))
+        return {u.participant for u in inputs.updates} - excluded - invalid
+
+    def _check_aggregate(self, info: TaskInfo, inputs: RoundInputs) -> NodeAction | None:
+        posted = self.coordinator.aggregate(self.task_id, info.round)
+        if posted is None or posted.epoch != info.epoch or posted.aggregator == self.address:
+            return None
+        round = info.round
+        included = self._included(inputs, round)
+        mine = {
+            (g.kind, g.target, g.member, g.chunk)
+            for g in self.disputes.games(self.task_id, round)
+            if g.epoch == info.epoch
+        }
+        # two included members with one root
+        roots: dict[bytes, str] = {}
+        for u in inputs.updates:
+            if u.participant not in included:
+                continue
+            other = roots.setdefault(u.commitment.merkle_root, u.participant)
+            if other != u.participant:
+                first = next(x for x in inputs.updates if x.participant == other)
+                r = self.disputes.prove_duplicate(
+                    self.account,
+                    self.task_id,
+                    round,
+                    first.commitment.opening(),
+                    u.commitment.opening(),
+                )
+                return self._did("duplicate", round, posted.aggregator, r)
+        # data the aggregate relies on that we cannot read
+        for u in inputs.updates:
+            if u.participant in included and u.opened is None:
+                return self._challenge_da(
+                    round, Target.UPDATE, u.participant, mine, posted.aggregator
+                )
+        aggregate = self._open(BlobKind.AGGREGATE, posted.merkle_root)
+        if aggregate is None:
+            return self._challenge_da(round, Target.AGGREGATE, None, mine, posted.aggregator)
+        # the sum
+        k = self.blobs.config.chunk_elems
+        values = [u.opened.values for u in inputs.updates if u.participant in included and u.opened]
+        weights = [u.weight for u in inputs.updates if u.participant in included]
+        expected = _weighted(values, weights, self.blobs.config.num_parameters)
+        bad = np.flatnonzero(aggregate.values != expected)
+        if bad.size:
+            chunk = int(bad[0]) // k
+            if (1, Target.AGGREGATE, _ZERO, chunk) in mine:
+                return None
+            self._approve_bond(info)
+            game = self.disputes.challenge_sum(self.account, self.task_id, round, chunk)
+            return NodeAction(
+                self.name,
+                "challenge",
+                round,
+                {
+                    "game": game,
+                    "kind": "wrong-aggregate",
+                    "accused": posted.aggregator,
+                    "chunk": chunk,
+                },
+            )
+        # the model
+        model = self._open(BlobKind.MODEL, posted.model_root)
+        if model is None:
+            return self._challenge_da(round, Target.MODEL, None, mine, posted.aggregator)
+        base = self.blobs.open_vector(BlobKind.MODEL, info.global_model_root)
+        want = apply_aggregate(base.values, aggregate.values, posted.included_weight)
+        bad = np.flatnonzero(model.values != want)
+        if bad.size:
+            c = int(bad[0]) // k
+            r = self.disputes.prove_model(
+                self.account,
+                self.task_id,
+                round,
+                c,
+                base.tree.chunk(c),
+                base.tree.proof(c),
+                aggregate.tree.chunk(c),
+                aggregate.tree.proof(c),
+                model.tree.chunk(c),
+                model.tree.proof(c),
+            )
+            return self._did("wrong-model", round, posted.aggregator, r)
+        return None
+
+    def _open(self, kind: BlobKind, root: bytes) -> OpenedVector | None:
+        try:
+            return self.blobs.open_vector(kind, root)
+        except FedchainError:
+            return None
+
+    def _challenge_da(
+        self,
+        round: int,
+        target: Target,
+        member: str | None,
+        mine: set[tuple[object, ...]],
+        accused: str,
+    ) -> NodeAction | None:
+        key = (2, target, member or _ZERO, 0)
+        if key in mine:
+            return None
+        self._approve_bond(self.coordinator.get_task(self.task_id))
+        game = self.disputes.challenge_availability(
+            self.account, self.task_id, round, target, member, 0
+        )
+        return NodeAction(
+            self.name,
+            "challenge",
+            round,
+            {"game": game, "kind": "withhold", "accused": accused, "target": target.name},
+        )
+
+    def _approve_bond(self, info: TaskInfo) -> None:
+        self.token.approve(self.account, self.coordinator.address, info.challenge_bond)
+
+    # ------------------------------------------------------------------ games
+    def _play_games(self, info: TaskInfo, inputs: RoundInputs) -> NodeAction | None:
+        k = self.blobs.config.chunk_elems
+        d = self.blobs.config.num_parameters
+        for g in self.disputes.games(self.task_id, info.round):
+            if g.challenger != self.address or g.epoch != info.epoch:
+                continue
+            start, stop = g.chunk * k, min(g.chunk * k + k, d)
+            included = self._included(inputs, info.round)
+            if g.state == GameState.AWAIT_CHALLENGER:
+                stated = np.frombuffer(self.disputes.openings(g.id)[g.query], dtype=">i8")
+                truth = running_sum(inputs, included, g.query, start, stop)
+                agree = bool(np.array_equal(stated, truth))
+                r = self.disputes.bisect(self.account, g.id, agree)
+                return NodeAction(
+                    self.name,
+                    "dispute",
+                    info.round,
+                    {"game": g.id, "move": "bisect", "gas": r.gas_used},
+                )
+            if g.state == GameState.AWAIT_PROOF:
+                openings = self.disputes.openings(g.id)
+                p_lo = (
+                    openings[g.lo] if g.lo in openings and g.lo > 0 else bytes(8 * (stop - start))
+                )
+                p_hi = openings[g.hi]
+                u = inputs.updates[g.hi - 1]
+                if u.opened is not None:
+                    tree = u.opened.tree
+                    chunk, s, proof = tree.chunk(g.chunk), tree.sums[g.chunk], tree.proof(g.chunk)
+                else:
+                    chunk, s, proof = b"", 0, []
+                r = self.disputes.prove_step(
+                    self.account, g.id, p_lo, p_hi, u.commitment.opening(), chunk, s, proof
+                )
+                return NodeAction(
+                    self.name,
+                    "dispute",
+                    info.round,
+                    {"game": g.id, "move": "prove", "gas": r.gas_used},
+                )
+        return None
+
+    def _settle_timeouts(self, info: TaskInfo, now: int) -> NodeAction | None:
+        for g in self.disputes.games(self.task_id, info.round):
+            if g.state in (GameState.RESOLVED, GameState.NONE):
+                continue
+            stale = g.epoch != info.epoch or info.phase != Phase.CHALLENGE
+            if stale or now >= g.deadline:
+                r = self.disputes.timeout(self.account, g.id)
+                return NodeAction(
+                    self.name,
+                    "dispute",
+                    info.round,
+                    {"game": g.id, "move": "timeout", "gas": r.gas_used},
+                )
+        return None
+
+    def _did(self, kind: str, round: int, accused: str, r: Receipt) -> NodeAction:
+        return NodeAction(
+            self.name, "proof", round, {"kind": kind, "accused": accused, "gas": r.gas_used}
+        )
+
+
+_ZERO = "0x" + "00" * 20
+
+
+def _weighted(values: list[np.ndarray], weights: list[int], d: int) -> np.ndarray:
+    acc = np.zeros(d, dtype=np.int64)
+    for v, w in zip(values, weights, strict=True):
+        acc += v.astype(np.int64) * np.int64(w)
+    return acc
