@@ -48,7 +48,9 @@ class AggregatorNode(TaskNode):
             return None
         if self._barred(info.round):
             return None
-        inputs = collect_round_inputs(self.coordinator, self.blobs, self.task_id, info.round)
+        inputs = self.select(
+            collect_round_inputs(self.coordinator, self.blobs, self.task_id, info.round)
+        )
         if len(inputs.included) < info.min_participants:
             return None  # the round will abort at its deadline; nothing to post
         aggregate, model = self.build(inputs, info.global_model_root)
@@ -67,8 +69,12 @@ class AggregatorNode(TaskNode):
             },
         )
 
+    def select(self, inputs: RoundInputs) -> RoundInputs:
+        """The updates to aggregate: every valid one (a fault plan may leave some out)."""
+        return inputs
+
     def reasons(self, inputs: RoundInputs) -> dict[str, ExclusionReason]:
-        """Who to leave out and why (a fault plan may override it)."""
+        """Who to leave out and why."""
         return inputs.reasons
 
     def build(

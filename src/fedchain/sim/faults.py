@@ -248,20 +248,19 @@ class RogueAggregator(AggregatorNode):
             self.blobs.commit_vector(BlobKind.MODEL, model),
         )
 
-    def reasons(self, inputs: RoundInputs) -> dict[str, ExclusionReason]:
-        reasons = dict(inputs.reasons)
+    def select(self, inputs: RoundInputs) -> RoundInputs:
         if self.fault != "exclude-honest":
-            return reasons
+            return inputs
         info = self.coordinator.get_task(self.task_id)
         keep = {self.address}
         for p in inputs.included:
             if len(keep) >= info.min_participants:
                 break
             keep.add(p)
-        for p in inputs.included:
-            if p not in keep:
-                reasons[p] = ExclusionReason.UNAVAILABLE
-        return reasons
+        for u in inputs.updates:
+            if u.valid and u.participant not in keep:
+                u.problem, u.detail = ExclusionReason.UNAVAILABLE, "claimed unavailable (it was not)"
+        return inputs
 
     def publish(self, aggregate: CommittedVector, model: CommittedVector) -> None:
         if self.fault != "withhold":
