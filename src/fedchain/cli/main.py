@@ -65,8 +65,11 @@ def demo(
     faults: Annotated[
         Optional[str],  # noqa: UP045
         typer.Option(
-            help="Misbehaving owners, e.g. '3:malformed:2,5:crash:4' (index:kind[:from round]); "
-            "kinds: crash, malformed, late (plaintext) / crash, malformed, bad-shares (secure)."
+            help="Misbehaving owners, e.g. '2:wrong-aggregate:3,5:copycat' (index:kind[:from round]). "
+            "Plaintext kinds: crash, malformed, late, inflate-samples, copycat, norm-lie (as a "
+            "trainer); wrong-aggregate, wrong-model, exclude-honest, withhold (as an aggregator "
+            "posting before the honest one; the demo's watcher disputes it on-chain). "
+            "Secure kinds: crash, malformed, bad-shares."
         ),
     ] = None,
     secure_aggregation: Annotated[
@@ -97,6 +100,7 @@ def demo(
     """Run a consortium: deploy, train ROUNDS federated rounds on-chain, pay rewards, audit."""
     from fedchain.cli.render import (
         RichProgress,
+        disputes_table,
         rewards_table,
         rounds_table,
         summary_table,
@@ -128,6 +132,8 @@ def demo(
         _fail(str(exc))
     console.print(rounds_table(result))
     console.print(rewards_table(result))
+    if result.disputes or result.slashed:
+        console.print(disputes_table(result))
     console.print(summary_table(result))
     audit = result.audit
     if audit["passed"]:

@@ -93,7 +93,7 @@ def rounds_table(report: DemoReport) -> Table:
 
 
 def rewards_table(report: DemoReport) -> Table:
-    t = Table(title="Rewards (FED) — pro rata to samples in included updates")
+    t = Table(title="Rewards (FED) — by weight (declared samples, capped) of included updates")
     for col in ("participant", "address", "samples", "rounds", "rewards", "stake back"):
         t.add_column(col, justify="right")
     for p in report.rewards:
@@ -134,5 +134,25 @@ def audit_table(report: AuditReport) -> Table:
             v.status,
             verdict,
             "; ".join(v.problems)[:160],
+        )
+    return t
+
+
+def disputes_table(report: DemoReport) -> Table:
+    """Every dispute of the run and every slash, as the chain settled them."""
+    t = Table(title="Disputes and slashes (settled on-chain)")
+    for col in ("round", "what", "accused", "outcome", "gas", "slashed (FED)"):
+        t.add_column(col, justify="right")
+    slashed: dict[tuple[int, str], float] = {}
+    for s in report.slashed:
+        slashed[(s.round, s.address)] = slashed.get((s.round, s.address), 0.0) + s.amount
+    for d in report.disputes:
+        t.add_row(
+            str(d.round),
+            d.kind,
+            d.accused[:10] + "…",
+            d.outcome,
+            f"{d.gas:,}",
+            f"{slashed.get((d.round, d.accused), 0.0):.2f}",
         )
     return t
