@@ -468,6 +468,12 @@ class CoordinatorClient:
             for e in self._logs("Joined", taskId=task_id)
         ]
 
+    def stakes_paid(self, task_id: int) -> dict[str, int]:
+        """account -> stake it escrowed at its latest join."""
+        return {
+            e["args"]["account"]: int(e["args"]["stake"]) for e in self._logs("Joined", taskId=task_id)
+        }
+
     def member_weights(self, task_id: int) -> dict[str, int]:
         """Each member's aggregation weight as the chain fixed it: its latest join's weight,
         capped by the cap drawn at start for members who joined before it."""

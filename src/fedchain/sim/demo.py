@@ -86,6 +86,7 @@ class DemoConfig(BaseModel):
     faults: dict[int, tuple[FaultKind, int]] = Field(
         default_factory=dict, description="client index -> (fault, from round)"
     )
+    watcher: bool = Field(True, description="run a watcher that disputes faults on-chain")
 
     @model_validator(mode="after")
     def _check_faults(self) -> DemoConfig:
@@ -116,6 +117,7 @@ class ParticipantReward(BaseModel):
     rounds_included: int
     rewards: float  # FED, claimed at the end
     stake_returned: float
+    stake_paid: float = 0.0  # FED escrowed at join (priced by the declared sample count)
 
 
 class DisputeRecord(BaseModel):
@@ -368,6 +370,7 @@ def _build_nodes(
                 agg_name, agg_account, c.coordinator, c.store, task_id=task_id, disputes=c.disputes
             )
         )
+    if not cfg.secure_aggregation and cfg.watcher:
         # Anyone may watch; the sponsor does here (it holds tokens for the challenge bond).
         nodes.append(
             WatcherNode(
@@ -447,6 +450,7 @@ def _settle_all(c: Consortium, task_id: int, parts: list[np.ndarray]) -> list[Pa
             if u.participant not in excluded:
                 included[u.participant] = included.get(u.participant, 0) + 1
     out = []
+    paid = c.coordinator.stakes_paid(task_id)
     for i, (acct, idx) in enumerate(zip(c.participants, parts, strict=True)):
         m = c.coordinator.get_member(task_id, acct.address)
         rewards = m.claimable + m.pending
@@ -460,6 +464,7 @@ def _settle_all(c: Consortium, task_id: int, parts: list[np.ndarray]) -> list[Pa
                 rounds_included=included.get(acct.address, 0),
                 rewards=rewards / TOKEN,
                 stake_returned=m.stake / TOKEN,
+                stake_paid=paid.get(acct.address, 0) / TOKEN,
             )
         )
     if c.coordinator.get_task(task_id).pool > 0:
