@@ -324,7 +324,9 @@ contract RoundDisputes is IRoundDisputes {
         bytes32[] calldata proof,
         uint256 numChunks
     ) external pure returns (bool valid, uint256 topSum) {
-        if (index >= numChunks || proof.length != 2 * MerkleSumTree.depth(numChunks)) return (false, 0);
+        if (index >= numChunks || proof.length != 2 * MerkleSumTree.depth(numChunks) || chunkSum > type(uint128).max) {
+            return (false, 0);
+        }
         bytes32 h;
         (h, topSum) = MerkleSumTree.climb(MerkleSumTree.leaf(owner, index, chunkSum, chunk), chunkSum, index, proof);
         valid = h == root;
@@ -386,6 +388,9 @@ contract RoundDisputes is IRoundDisputes {
     ) private pure returns (uint256 top) {
         uint256 want = _chunkLen(v, index) * width;
         if (chunk.length != want) revert DisputeBadChunkLength(chunk.length, want);
+        // The leaf packs the sum as uint128: a wider value would open the same leaf while
+        // climbing with another sum (and could frame an honest member's norm).
+        if (chunkSum > type(uint128).max) revert DisputeOpeningInvalid();
         uint256 d = 2 * MerkleSumTree.depth(_numChunks(v));
         if (proof.length != d) revert DisputeBadProofLength(proof.length, d);
         bytes32 h;
@@ -402,7 +407,10 @@ contract RoundDisputes is IRoundDisputes {
         Target target,
         address member
     ) private returns (uint256 id) {
-        bytes32 key = keccak256(abi.encode(taskId, round, v.epoch, kind, target, member, chunk));
+        // One game per challenger and question: a second one by the same challenger is refused,
+        // but nobody (a cheater's sock puppet that challenges first and then plays to lose)
+        // can keep anyone else from asking the same question.
+        bytes32 key = keccak256(abi.encode(taskId, round, v.epoch, kind, target, member, chunk, msg.sender));
         if (_challenged[key]) revert DisputeAlreadyChallenged(taskId, round, chunk);
         _challenged[key] = true;
         uint32 epoch = IDisputeHooks(coordinator).lockChallengeBond(taskId, round, msg.sender);

@@ -176,9 +176,12 @@ abstract contract CoordinatorStaking is CoordinatorCore, IDisputeHooks {
             m.lastRound = s.round;
             t.state.newMembers = s.newMembers + 1;
         }
-        _memberList[taskId].push(msg.sender);
-        // Pre-fill the commitment slot so that every commit rewrites a non-zero word.
-        if (_commitments[taskId][msg.sender] == bytes32(0)) _commitments[taskId][msg.sender] = bytes32(uint256(1));
+        // First join of this account: list it once, and pre-fill the commitment slot so that
+        // every commit rewrites a non-zero word.
+        if (_commitments[taskId][msg.sender] == bytes32(0)) {
+            _memberList[taskId].push(msg.sender);
+            _commitments[taskId][msg.sender] = bytes32(uint256(1));
+        }
         emit Joined(taskId, msg.sender, stake, declared, weight);
 
         token.safeTransferFrom(msg.sender, address(this), stake);

@@ -59,7 +59,7 @@ interface IRoundDisputes {
     error DisputeOpeningInvalid();
     /// @notice The commitment preimage does not match what the member committed this round.
     error DisputeCommitmentMismatch(address member);
-    /// @notice This chunk of this aggregate is already under challenge.
+    /// @notice This challenger already challenged this chunk (or asked for it) of this aggregate.
     error DisputeAlreadyChallenged(uint256 taskId, uint256 round, uint256 chunk);
     /// @notice The proof is valid but shows no fault.
     error DisputeNoFault();
