@@ -1,5 +1,6 @@
-"""The shipped artifacts are what the sources compile to, and FedToken behaves as documented
-(fixed supply, EIP-2612 permit with nonces, ERC20Votes delegation)."""
+"""The shipped artifacts are what the sources compile to, every deployed contract fits EIP-170,
+the coordinator's ABI covers its modules, and FedToken behaves as documented (fixed supply,
+EIP-2612 permit with nonces, ERC20Votes delegation)."""
 
 from __future__ import annotations
 
@@ -19,6 +20,9 @@ ROOT = Path(__file__).resolve().parents[1]
 SHIPPED = ROOT / "src" / "fedchain" / "contracts" / "artifacts"
 SUPPLY = 10**27
 GAS = 200_000
+#: EIP-170: the largest deployed (runtime) code a contract may have.
+EIP170_LIMIT = 24_576
+DEPLOYED = ("FedToken", "TaskCoordinator", "SecAggPhases", "CoordinatorLens", "RoundDisputes")
 
 
 @pytest.fixture(scope="module")
@@ -66,6 +70,70 @@ def test_load_artifact_reads_the_shipped_files() -> None:
         assert art.bytecode.startswith("0x") and len(art.bytecode) > 1000
     with pytest.raises(KeyError):
         load_artifact("ChunkCommitment")
+
+
+def _code_size(hex_code: str) -> int:
+    code = hex_code[2:] if hex_code.startswith("0x") else hex_code
+    return len(code) // 2
+
+
+@pytest.mark.parametrize("name", DEPLOYED)
+def test_every_deployed_contract_fits_eip170(name: str, fresh_artifacts: Path) -> None:
+    shipped = _code_size(load_artifact(name).deployed_bytecode)
+    fresh = _code_size(
+        json.loads((fresh_artifacts / f"{name}.json").read_text())["deployedBytecode"]
+    )
+    assert 0 < shipped == fresh
+    assert shipped <= EIP170_LIMIT, f"{name}: {shipped} bytes of runtime code > {EIP170_LIMIT}"
+
+
+def test_deployed_code_on_chain_is_the_shipped_runtime_code(tx: Any, deployment: Any) -> None:
+    """What deploy() put on the chain is the artifacts' runtime code (immutables aside: their
+    slots are filled at construction, so only the sizes must agree)."""
+    w3 = tx.chain.w3
+    coordinator = w3.eth.contract(
+        address=deployment.coordinator, abi=load_artifact("TaskCoordinator").abi
+    )
+    f = coordinator.functions
+    addresses = {
+        "FedToken": deployment.token,
+        "TaskCoordinator": deployment.coordinator,
+        "SecAggPhases": f.secAggPhases().call(),
+        "CoordinatorLens": f.lens().call(),
+        "RoundDisputes": deployment.disputes,
+    }
+    assert f.disputeGame().call() == deployment.disputes
+    assert f.token().call() == deployment.token
+    for name, address in addresses.items():
+        size = len(w3.eth.get_code(address))
+        assert size == _code_size(load_artifact(name).deployed_bytecode), name
+        assert size <= EIP170_LIMIT, name
+
+
+def test_the_coordinator_abi_is_the_union_of_its_own_and_its_modules() -> None:
+    """Clients call the modules' functions (and decode their events and errors) through the
+    coordinator's address, so its shipped ABI must hold every entry of both modules."""
+
+    def entries(name: str) -> set[tuple[str, str, str]]:
+        return {
+            (i["type"], i.get("name", ""), json.dumps(i.get("inputs", []), sort_keys=True))
+            for i in load_artifact(name).abi
+            if i["type"] in ("function", "event", "error")
+        }
+
+    own = entries("TaskCoordinator")
+    for module in ("SecAggPhases", "CoordinatorLens"):
+        missing = entries(module) - own
+        assert not missing, f"{module} entries missing from TaskCoordinator's ABI: {missing}"
+    names = {n for t, n, _ in own if t == "function"}
+    assert {"getTask", "getMember", "rewardPerWeight", "advertiseKeys", "commitUpdate"} <= names
+    assert "verifyChunk" not in names
+    errors = {n for t, n, _ in own if t == "error" and n.startswith("Coordinator")}
+    assert {"CoordinatorWrongPhase", "CoordinatorNotMedian", "CoordinatorNormAboveBound"} <= errors
+    unprefixed = {
+        n for t, n, _ in own if t == "error" and not n.startswith(("Coordinator", "ERC20", "Safe"))
+    }
+    assert not unprefixed - {"ReentrancyGuardReentrantCall"}, unprefixed
 
 
 # ---------------------------------------------------------------- FedToken
@@ -191,8 +259,8 @@ def test_claim_and_leave_gas_limits_cover_vote_checkpoints(
     for i, m in enumerate(members):
         tx.send(m, f.delegate(accounts.members[3 + i].address), gas=GAS, operation="delegate")
     for m in members:
-        coordinator.commit_update(m, tid, 1, digest(f"r{m.address}"), digest(f"b{m.address}"), 10)
-    coordinator.post_aggregate(members[0], tid, 1, digest("ar"), digest("ab"), digest("m"))
+        coordinator.commit_update(m, tid, 1, digest(f"r{m.address}"), 10)
+    coordinator.post_aggregate(members[0], tid, 1, digest("ar"), digest("m"))
     chain.advance_time(coordinator.get_task(tid).deadline - chain.now() + 2)
     coordinator.advance(members[0], tid)
     coordinator.leave_task(members[1], tid)

@@ -1,4 +1,4 @@
-"""TaskCoordinator lifecycle on the embedded chain: rounds, rewards, folded finalize, leaving,
+"""TaskCoordinator lifecycle on the embedded chain: rounds, rewards by weight, folded finalize, leaving,
 claiming, withdrawing the pool, aborts and exclusion. Every scenario ends (and most steps end)
 with the token-accounting invariant."""
 
@@ -6,7 +6,7 @@ from __future__ import annotations
 
 from typing import Any
 
-from fedchain.chain import AbortReason, Phase
+from fedchain.chain import AbortReason, ExclusionReason, Phase
 
 STAKE = 10**18
 BOND = 10**17
@@ -18,15 +18,10 @@ def _root(task_id: int, rnd: int, who: Any, digest: Any) -> bytes:
 
 
 def _commit(
-    coordinator: Any, digest: Any, member: Any, task_id: int, rnd: int, samples: int
+    coordinator: Any, digest: Any, member: Any, task_id: int, rnd: int, sum_sq: int = 12345
 ) -> Any:
     return coordinator.commit_update(
-        member,
-        task_id,
-        rnd,
-        _root(task_id, rnd, member, digest),
-        digest(f"blob:{task_id}:{rnd}:{member.address}"),
-        samples,
+        member, task_id, rnd, _root(task_id, rnd, member, digest), sum_sq
     )
 
 
@@ -36,17 +31,11 @@ def _post(
     aggregator: Any,
     task_id: int,
     rnd: int,
-    excluded: list[str] | None = None,
+    excluded: dict[str, ExclusionReason] | None = None,
 ) -> tuple[bytes, Any]:
     model = digest(f"model:{task_id}:{rnd}")
     r = coordinator.post_aggregate(
-        aggregator,
-        task_id,
-        rnd,
-        digest(f"aggroot:{task_id}:{rnd}"),
-        digest(f"aggblob:{task_id}:{rnd}"),
-        model,
-        excluded,
+        aggregator, task_id, rnd, digest(f"aggroot:{task_id}:{rnd}"), model, excluded
     )
     return model, r
 
@@ -66,7 +55,7 @@ def test_advance_time_moves_the_clock_by_at_least_the_given_seconds(chain: Any) 
         assert chain.now() >= before + seconds, (before, chain.now(), seconds)
 
 
-def test_full_task_pro_rata_rewards_folded_finalize_claim_and_withdraw(
+def test_full_task_rewards_by_weight_folded_finalize_claim_and_withdraw(
     chain: Any,
     coordinator: Any,
     token: Any,
@@ -78,88 +67,89 @@ def test_full_task_pro_rata_rewards_folded_finalize_claim_and_withdraw(
 ) -> None:
     members = accounts.members[:3]
     sponsor = accounts.sponsor
-    tid = make_task(members)
+    declared = [100, 250, 333]  # median 250, cap 500: nobody is capped
+    tid = make_task(members, declared=declared)
     assert accounting_holds(coordinator, token)
     t = coordinator.get_task(tid)
     assert (t.round, t.phase, t.members, t.pool) == (1, Phase.COMMIT, 3, 3 * REWARD)
-    initial_model = t.global_model_digest
-
-    samples = {1: [100, 250, 333], 2: [120, 80, 7], 3: [1, 2, 4]}
-    per_sample: dict[int, int] = {}
+    assert t.weight_cap == 500
+    initial_model = t.global_model_root
+    for m, n in zip(members, declared, strict=True):
+        assert coordinator.get_member(tid, m.address).weight == n
+    total = sum(declared)
+    per_weight = REWARD // total
     models: dict[int, bytes] = {}
     aggregator = members[0]
 
     for rnd in (1, 2, 3):
         for i, m in enumerate(members):
-            r = _commit(coordinator, digest, m, tid, rnd, samples[rnd][i])
+            r = _commit(coordinator, digest, m, tid, rnd, sum_sq=1000 * rnd + i)
             finalized = events(coordinator.contract, r, "RoundFinalized")
             (committed,) = events(coordinator.contract, r, "UpdateCommitted")
+            assert (committed["commitIndex"], committed["sumSq"]) == (i + 1, 1000 * rnd + i)
             if rnd > 1 and i == 0:
                 # Folded finalize: the first commit to round r finalizes round r-1 in the same tx.
                 assert [f["round"] for f in finalized] == [rnd - 1]
-                assert finalized[0]["modelDigest"] == models[rnd - 1]
-                assert finalized[0]["rewardPerSample"] == per_sample[rnd - 1]
+                assert finalized[0]["modelRoot"] == models[rnd - 1]
+                assert finalized[0]["rewardPerWeight"] == per_weight
                 assert [o["round"] for o in events(coordinator.contract, r, "RoundOpened")] == [rnd]
-                assert coordinator.get_task(tid).global_model_digest == models[rnd - 1]
+                assert coordinator.get_task(tid).global_model_root == models[rnd - 1]
                 # ... and the others' rewards of round r-1 are pending until their next commit.
                 for j, other in enumerate(members[1:], start=1):
                     info = coordinator.get_member(tid, other.address)
-                    assert info.pending == per_sample[rnd - 1] * samples[rnd - 1][j]
+                    assert info.pending == per_weight * declared[j]
             else:
                 assert finalized == []
             if rnd > 1:
                 # The commit credits the member's previous round (carried on UpdateCommitted).
                 assert committed["creditedRound"] == rnd - 1
-                assert committed["credited"] == per_sample[rnd - 1] * samples[rnd - 1][i]
+                assert committed["credited"] == per_weight * declared[i]
             info = coordinator.get_member(tid, m.address)
-            assert (info.last_round, info.samples, info.pending) == (rnd, samples[rnd][i], 0)
+            assert (info.last_round, info.weight, info.pending) == (rnd, declared[i], 0)
             assert accounting_holds(coordinator, token)
 
         t = coordinator.get_task(tid)
-        total = sum(samples[rnd])
-        assert (t.round, t.committed, t.total_samples) == (rnd, 3, total)
+        assert (t.round, t.committed, t.total_weight) == (rnd, 3, total)
         assert t.phase == Phase.AGGREGATE  # everyone committed: the window closed early
         models[rnd], r = _post(coordinator, digest, aggregator, tid, rnd)
         (posted,) = events(coordinator.contract, r, "AggregatePosted")
-        assert posted["totalSamples"] == total and posted["bond"] == BOND
+        assert posted["includedWeight"] == total and posted["bond"] == BOND
         t = coordinator.get_task(tid)
         assert t.phase == Phase.CHALLENGE and t.bond_held == BOND
         assert t.aggregator == aggregator.address
-        assert t.pending_model_digest == models[rnd]
-        assert t.global_model_digest == (initial_model if rnd == 1 else models[rnd - 1])
-        assert coordinator.reward_per_sample(tid, rnd) == 0
+        assert t.pending_model_root == models[rnd]
+        assert t.global_model_root == (initial_model if rnd == 1 else models[rnd - 1])
+        assert coordinator.reward_per_weight(tid, rnd) == 0
         assert accounting_holds(coordinator, token)
-        per_sample[rnd] = REWARD // total
         _travel_past(chain, t.deadline)
 
     # The last round has no next commit to fold into: anyone may advance.
     r = coordinator.advance(accounts.members[5], tid)
     assert [e["round"] for e in events(coordinator.contract, r, "RoundFinalized")] == [3]
     (done,) = events(coordinator.contract, r, "TaskCompleted")
-    assert done["finalModelDigest"] == models[3]
+    assert done["finalModelRoot"] == models[3]
     t = coordinator.get_task(tid)
-    assert t.phase == Phase.COMPLETED and t.global_model_digest == models[3] and t.bond_held == 0
+    assert t.phase == Phase.COMPLETED and t.global_model_root == models[3] and t.bond_held == 0
     assert accounting_holds(coordinator, token)
 
     outcomes = coordinator.round_outcomes(tid)
-    assert [(o.round, o.finalized, o.model_digest) for o in outcomes] == [
+    assert [(o.round, o.finalized, o.model_root) for o in outcomes] == [
         (r_, True, models[r_]) for r_ in (1, 2, 3)
     ]
     for o in outcomes:
-        total = sum(samples[o.round])
-        assert o.reward_per_sample == per_sample[o.round]
-        assert coordinator.reward_per_sample(tid, o.round) == per_sample[o.round]
-        assert o.rewards_credited == per_sample[o.round] * total
+        assert o.reward_per_weight == per_weight
+        assert coordinator.reward_per_weight(tid, o.round) == per_weight
+        assert o.rewards_credited == per_weight * total
     credited = sum(o.rewards_credited for o in outcomes)
 
     # Rewards: rounds 1-2 credited at the members' commits, round 3 pending.
     for i, m in enumerate(members):
         info = coordinator.get_member(tid, m.address)
-        assert info.claimable == sum(per_sample[r_] * samples[r_][i] for r_ in (1, 2))
-        assert info.pending == per_sample[3] * samples[3][i]
+        assert info.claimable == 2 * per_weight * declared[i]
+        assert info.pending == per_weight * declared[i]
         before = token.balance_of(m.address)
         r = coordinator.claim(m, tid)
-        expected = sum(per_sample[r_] * samples[r_][i] for r_ in (1, 2, 3))
+        expected = 3 * per_weight * declared[i]
         assert token.balance_of(m.address) - before == expected
         (claimed,) = events(coordinator.contract, r, "RewardsClaimed")
         assert claimed["amount"] == expected
@@ -196,24 +186,24 @@ def test_leaving_between_rounds_returns_stake_and_rewards(
     digest: Any,
 ) -> None:
     members = accounts.members[:3]
-    tid = make_task(members)
-    for m, n in zip(members, (10, 20, 30), strict=True):
-        _commit(coordinator, digest, m, tid, 1, n)
-    _, _ = _post(coordinator, digest, members[0], tid, 1)
+    tid = make_task(members, declared=[10, 20, 30])
+    for m in members:
+        _commit(coordinator, digest, m, tid, 1)
+    _post(coordinator, digest, members[0], tid, 1)
     _travel_past(chain, coordinator.get_task(tid).deadline)
     coordinator.advance(members[1], tid)  # finalize round 1, open round 2
     t = coordinator.get_task(tid)
     assert (t.round, t.phase) == (2, Phase.COMMIT)
-    per_sample = REWARD // 60
+    per_weight = REWARD // 60
 
     leaver = members[2]
     info = coordinator.get_member(tid, leaver.address)
-    assert info.pending == 30 * per_sample and info.claimable == 0
+    assert info.pending == 30 * per_weight and info.claimable == 0
     before = token.balance_of(leaver.address)
     r = coordinator.leave_task(leaver, tid)
-    assert token.balance_of(leaver.address) - before == STAKE + 30 * per_sample
+    assert token.balance_of(leaver.address) - before == STAKE + 30 * per_weight
     (left,) = events(coordinator.contract, r, "Left")
-    assert (left["stake"], left["rewards"]) == (STAKE, 30 * per_sample)
+    assert (left["stake"], left["rewards"]) == (STAKE, 30 * per_weight)
     info = coordinator.get_member(tid, leaver.address)
     assert (info.active, info.stake, info.claimable, info.pending) == (False, 0, 0, 0)
     assert coordinator.get_task(tid).members == 2
@@ -222,19 +212,20 @@ def test_leaving_between_rounds_returns_stake_and_rewards(
     # The aggregator of a finalized round may leave too (its bond is no longer held).
     before = token.balance_of(members[0].address)
     coordinator.leave_task(members[0], tid)
-    assert token.balance_of(members[0].address) - before == STAKE + 10 * per_sample
+    assert token.balance_of(members[0].address) - before == STAKE + 10 * per_weight
     assert accounting_holds(coordinator, token)
 
-    # Rejoining later starts afresh: a new stake, no old rewards.
+    # Rejoining later starts afresh: a new stake, no old rewards, weight capped at the cap.
     token.approve(leaver, coordinator.address, STAKE)
-    coordinator.join(leaver, tid)
+    coordinator.join(leaver, tid, 1000)
     info = coordinator.get_member(tid, leaver.address)
     assert (info.active, info.stake, info.claimable, info.pending) == (True, STAKE, 0, 0)
+    assert info.weight == coordinator.get_task(tid).weight_cap == 40  # 200% of median 20
     assert coordinator.members(tid) == [m.address for m in members]  # first-join order
     assert accounting_holds(coordinator, token)
 
 
-def test_late_joiner_takes_part_from_its_next_commit(
+def test_late_joiner_takes_part_from_the_next_round(
     chain: Any,
     coordinator: Any,
     token: Any,
@@ -248,14 +239,23 @@ def test_late_joiner_takes_part_from_its_next_commit(
     tid = make_task(members, num_rounds=2)
     token.transfer(accounts.sponsor, late.address, STAKE)
     token.approve(late, coordinator.address, STAKE)
-    coordinator.join(late, tid)  # joins during round 1's commit window
-    assert coordinator.get_task(tid).members == 3
-    for m, n in zip([*members, late], (5, 5, 10), strict=True):
-        _commit(coordinator, digest, m, tid, 1, n)
+    coordinator.join(late, tid, 10)  # joins during round 1's commit window
+    assert coordinator.get_task(tid).members == 2  # counts from round 2
+    for m in members:
+        _commit(coordinator, digest, m, tid, 1)
     _post(coordinator, digest, late, tid, 1)  # any member with a stake may aggregate
     _travel_past(chain, coordinator.get_task(tid).deadline)
     coordinator.advance(members[0], tid)
-    assert coordinator.get_member(tid, late.address).pending == 10 * (REWARD // 20)
+    t = coordinator.get_task(tid)
+    assert (t.round, t.members) == (2, 3)
+    assert coordinator.get_member(tid, late.address).pending == 0  # it had no update in round 1
+    assert coordinator.get_member(tid, members[0].address).pending == 10 * (REWARD // 20)
+    for m in [*members, late]:
+        _commit(coordinator, digest, m, tid, 2)
+    _post(coordinator, digest, members[0], tid, 2)
+    _travel_past(chain, coordinator.get_task(tid).deadline)
+    coordinator.advance(members[0], tid)
+    assert coordinator.get_member(tid, late.address).pending == 10 * (REWARD // 30)
     assert accounting_holds(coordinator, token)
 
 
@@ -270,9 +270,9 @@ def test_abort_too_few_updates_keeps_model_and_loses_no_tokens(
     digest: Any,
 ) -> None:
     members = accounts.members[:3]
-    tid = make_task(members, min_participants=2)
+    tid = make_task(members, min_participants=2, declared=[50, 60, 70])
     t0 = coordinator.get_task(tid)
-    _commit(coordinator, digest, members[0], tid, 1, 50)
+    _commit(coordinator, digest, members[0], tid, 1)
     _travel_past(chain, t0.deadline)
     assert coordinator.get_task(tid).phase == Phase.AGGREGATE
     r = coordinator.advance(members[1], tid)
@@ -280,21 +280,21 @@ def test_abort_too_few_updates_keeps_model_and_loses_no_tokens(
     assert (aborted["round"], aborted["reason"]) == (1, AbortReason.TOO_FEW_UPDATES)
     t = coordinator.get_task(tid)
     assert (t.round, t.phase, t.pool) == (2, Phase.COMMIT, t0.pool)
-    assert t.global_model_digest == t0.global_model_digest
-    assert coordinator.reward_per_sample(tid, 1) == 0
+    assert t.global_model_root == t0.global_model_root
+    assert coordinator.reward_per_weight(tid, 1) == 0
     info = coordinator.get_member(tid, members[0].address)
     assert (info.pending, info.claimable) == (0, 0)
     assert accounting_holds(coordinator, token)
 
     # Folded abort: a commit to round 3 after round 2's commit deadline aborts round 2 first.
-    _commit(coordinator, digest, members[1], tid, 2, 50)
+    _commit(coordinator, digest, members[1], tid, 2)
     _travel_past(chain, t.deadline)
-    r = _commit(coordinator, digest, members[2], tid, 3, 70)
+    r = _commit(coordinator, digest, members[2], tid, 3)
     (aborted,) = events(coordinator.contract, r, "RoundAborted")
     assert (aborted["round"], aborted["reason"]) == (2, AbortReason.TOO_FEW_UPDATES)
     t = coordinator.get_task(tid)
-    assert (t.round, t.committed, t.total_samples) == (3, 1, 70)
-    assert t.global_model_digest == t0.global_model_digest and t.pool == t0.pool
+    assert (t.round, t.committed, t.total_weight) == (3, 1, 70)
+    assert t.global_model_root == t0.global_model_root and t.pool == t0.pool
     outcomes = coordinator.round_outcomes(tid)
     assert [(o.round, o.finalized, o.abort_reason) for o in outcomes] == [
         (1, False, AbortReason.TOO_FEW_UPDATES),
@@ -323,8 +323,8 @@ def test_abort_no_aggregate_then_completion_returns_every_token(
     # make_task moved tokens from the sponsor to the members: record the post-setup balances.
     start_balances = {a.address: token.balance_of(a.address) for a in holders}
     t0 = coordinator.get_task(tid)
-    for m, n in zip(members, (1, 2, 3), strict=True):
-        _commit(coordinator, digest, m, tid, 1, n)
+    for m in members:
+        _commit(coordinator, digest, m, tid, 1)
     # Commit window closed with enough updates, but no aggregate: nothing to do until the
     # aggregate deadline passes.
     _travel_past(chain, t0.deadline)
@@ -335,7 +335,7 @@ def test_abort_no_aggregate_then_completion_returns_every_token(
     assert (aborted["round"], aborted["reason"]) == (1, AbortReason.NO_AGGREGATE)
     assert len(events(coordinator.contract, r, "TaskCompleted")) == 1
     t = coordinator.get_task(tid)
-    assert t.phase == Phase.COMPLETED and t.global_model_digest == t0.global_model_digest
+    assert t.phase == Phase.COMPLETED and t.global_model_root == t0.global_model_root
     assert t.pool == REWARD
     assert accounting_holds(coordinator, token)
 
@@ -351,7 +351,7 @@ def test_abort_no_aggregate_then_completion_returns_every_token(
     assert accounting_holds(coordinator, token)
 
 
-def test_excluded_participant_gets_nothing_and_total_samples_shrink(
+def test_excluded_participant_gets_nothing_and_its_share_stays_in_the_pool(
     chain: Any,
     coordinator: Any,
     token: Any,
@@ -362,29 +362,33 @@ def test_excluded_participant_gets_nothing_and_total_samples_shrink(
     digest: Any,
 ) -> None:
     members = accounts.members[:4]
-    tid = make_task(members, num_rounds=2, min_participants=2)
-    samples = [100, 200, 300, 400]
-    for m, n in zip(members, samples, strict=True):
-        _commit(coordinator, digest, m, tid, 1, n)
-    bad = [members[1].address, members[3].address]
+    declared = [100, 200, 300, 400]  # median 200, cap 400: nobody is capped
+    tid = make_task(members, num_rounds=2, min_participants=2, declared=declared)
+    for m in members:
+        _commit(coordinator, digest, m, tid, 1)
+    bad = {
+        members[1].address: ExclusionReason.UNAVAILABLE,
+        members[3].address: ExclusionReason.MALFORMED,
+    }
     _, r = _post(coordinator, digest, members[0], tid, 1, excluded=bad)
-    assert [e["participant"] for e in events(coordinator.contract, r, "UpdateExcluded")] == bad
+    got = {e["participant"]: e["reason"] for e in events(coordinator.contract, r, "UpdateExcluded")}
+    assert got == bad
     assert coordinator.excluded(tid, 1) == bad
     (posted,) = events(coordinator.contract, r, "AggregatePosted")
-    assert posted["totalSamples"] == 400
+    assert posted["includedWeight"] == 400
     t = coordinator.get_task(tid)
-    assert t.total_samples == 400 and t.committed == 4
-    for addr in bad:
-        assert coordinator.get_member(tid, addr).samples == 0
+    assert t.total_weight == 1000 and t.committed == 4
     assert accounting_holds(coordinator, token)
 
     _travel_past(chain, t.deadline)
     coordinator.advance(members[2], tid)
-    per_sample = REWARD // 400
-    assert coordinator.reward_per_sample(tid, 1) == per_sample
+    # Paid over the committed weight: the excluded shares stay in the pool.
+    per_weight = REWARD // 1000
+    assert coordinator.reward_per_weight(tid, 1) == per_weight
     (outcome,) = coordinator.round_outcomes(tid)
-    assert outcome.rewards_credited == per_sample * 400
-    expected = [per_sample * 100, 0, per_sample * 300, 0]
+    assert outcome.rewards_credited == per_weight * 400
+    assert coordinator.get_task(tid).pool == 2 * REWARD - per_weight * 400
+    expected = [per_weight * 100, 0, per_weight * 300, 0]
     for m, exp in zip(members, expected, strict=True):
         assert coordinator.get_member(tid, m.address).pending == exp
     assert accounting_holds(coordinator, token)
@@ -393,9 +397,53 @@ def test_excluded_participant_gets_nothing_and_total_samples_shrink(
     before = token.balance_of(members[1].address)
     coordinator.leave_task(members[1], tid)
     assert token.balance_of(members[1].address) - before == STAKE
-    _commit(coordinator, digest, members[3], tid, 2, 10)
+    r = _commit(coordinator, digest, members[3], tid, 2)
+    (committed,) = events(coordinator.contract, r, "UpdateCommitted")
+    assert (committed["creditedRound"], committed["credited"]) == (1, 0)
     info = coordinator.get_member(tid, members[3].address)
-    assert (info.claimable, info.samples) == (0, 10)
+    assert (info.claimable, info.weight, info.last_round) == (0, 400, 2)
+    assert accounting_holds(coordinator, token)
+
+
+def test_excluding_others_does_not_raise_the_aggregators_reward(
+    chain: Any,
+    coordinator: Any,
+    token: Any,
+    accounts: Any,
+    make_task: Any,
+    accounting_holds: Any,
+    digest: Any,
+) -> None:
+    """The same round twice, side by side: once with every update included, once with the
+    aggregator excluding two others. The aggregator (and every included member) earns exactly
+    the same; only the pool keeps the excluded shares."""
+    members = accounts.members[:4]
+    declared = [40, 30, 20, 10]
+    kw: dict[str, Any] = {"num_rounds": 1, "min_participants": 2, "declared": declared}
+    fair = make_task(members, label="fair", **kw)
+    greedy = make_task(members, label="greedy", **kw)
+    for tid in (fair, greedy):
+        for m in members:
+            _commit(coordinator, digest, m, tid, 1)
+    aggregator = members[0]
+    _post(coordinator, digest, aggregator, fair, 1)
+    left_out = {m.address: ExclusionReason.UNAVAILABLE for m in members[2:]}
+    _post(coordinator, digest, aggregator, greedy, 1, excluded=left_out)
+    _travel_past(chain, coordinator.get_task(greedy).deadline)
+    for tid in (fair, greedy):
+        coordinator.advance(aggregator, tid)
+
+    per_weight = REWARD // sum(declared)
+    assert coordinator.reward_per_weight(fair, 1) == coordinator.reward_per_weight(greedy, 1)
+    for m, n in zip(members[:2], declared[:2], strict=True):
+        fair_pay = coordinator.get_member(fair, m.address).pending
+        greedy_pay = coordinator.get_member(greedy, m.address).pending
+        assert fair_pay == greedy_pay == n * per_weight
+    for m in members[2:]:
+        assert coordinator.get_member(greedy, m.address).pending == 0
+    assert coordinator.get_task(greedy).pool - coordinator.get_task(fair).pool == (
+        (declared[2] + declared[3]) * per_weight
+    )
     assert accounting_holds(coordinator, token)
 
 
@@ -408,13 +456,13 @@ def test_many_tasks_side_by_side_keep_separate_accounts(
     accounting_holds: Any,
     digest: Any,
 ) -> None:
-    a = make_task(accounts.members[:2], num_rounds=1, label="a")
+    a = make_task(accounts.members[:2], num_rounds=1, label="a", declared=3)
     b = make_task(accounts.members[1:4], num_rounds=2, reward_per_round=7 * 10**18, label="b")
     assert coordinator.task_ids() == [a, b]
     for m in accounts.members[:2]:
-        _commit(coordinator, digest, m, a, 1, 3)
+        _commit(coordinator, digest, m, a, 1)
     for m in accounts.members[1:4]:
-        _commit(coordinator, digest, m, b, 1, 5)
+        _commit(coordinator, digest, m, b, 1)
     _post(coordinator, digest, accounts.members[0], a, 1)
     assert accounting_holds(coordinator, token)
     _travel_past(chain, coordinator.get_task(a).deadline)
@@ -428,29 +476,33 @@ def test_many_tasks_side_by_side_keep_separate_accounts(
     assert accounting_holds(coordinator, token, [a, b])
 
 
-def test_commitment_slot_binds_round_root_blob_and_samples(
+def test_commitment_slot_binds_round_root_norm_and_commit_index(
     coordinator: Any, accounts: Any, make_task: Any, digest: Any
 ) -> None:
     from eth_abi import encode
     from eth_utils import keccak
 
     tid = make_task()
-    m = accounts.members[0]
-    _commit(coordinator, digest, m, tid, 1, 77)
-    info = coordinator.get_member(tid, m.address)
-    root, blob = _root(tid, 1, m, digest), digest(f"blob:{tid}:1:{m.address}")
-    expected = keccak(encode(["uint256", "bytes32", "bytes32", "uint256"], [1, root, blob, 77]))
-    assert info.commitment == expected
-    (update,) = coordinator.updates(tid, 1)
-    assert (update.participant, update.merkle_root, update.blob_digest, update.samples) == (
-        m.address,
-        root,
-        blob,
+    first, second = accounts.members[0], accounts.members[1]
+    _commit(coordinator, digest, first, tid, 1, sum_sq=77)
+    _commit(coordinator, digest, second, tid, 1, sum_sq=2**40)  # the bound itself is allowed
+    types = ["uint256", "bytes32", "uint256", "uint256"]
+    for index, (m, sum_sq) in enumerate(((first, 77), (second, 2**40)), start=1):
+        root = _root(tid, 1, m, digest)
+        info = coordinator.get_member(tid, m.address)
+        assert info.commitment == keccak(encode(types, [1, root, sum_sq, index]))
+    u1, u2 = coordinator.updates(tid, 1)
+    assert (u1.participant, u1.merkle_root, u1.sum_sq, u1.commit_index) == (
+        first.address,
+        _root(tid, 1, first, digest),
         77,
+        1,
     )
+    assert (u2.participant, u2.sum_sq, u2.commit_index) == (second.address, 2**40, 2)
+    assert u2.opening().as_tuple() == (second.address, _root(tid, 1, second, digest), 2**40, 2)
 
 
-def test_large_reward_pool_is_paid_in_full_or_refused(
+def test_reward_pool_beyond_uint96_is_refused_and_the_largest_is_paid_in_full(
     chain: Any,
     tx: Any,
     accounts: Any,
@@ -458,33 +510,52 @@ def test_large_reward_pool_is_paid_in_full_or_refused(
     accounting_holds: Any,
     digest: Any,
 ) -> None:
-    """createTask accepts any pool up to 2**128 - 1, but a member's claimable balance is a
-    uint96: a reward of 2**96 or more must either be refused at createTask or paid in full,
-    never silently truncated (which would lock the difference in the contract forever)."""
+    """A member's claimable balance is a uint96: createTask refuses a pool of 2**96 or more
+    (rather than truncating a credit later, which would lock the difference forever), and a
+    pool of exactly 2**96 - 1 is paid out in full."""
     from fedchain.chain import ContractRevert, CoordinatorClient, TokenClient, deploy
 
     dep = deploy(tx, accounts.sponsor, supply=2**120)  # a token with room for such a pool
     token = TokenClient(tx, dep.token)
     coordinator = CoordinatorClient(tx, dep.coordinator, from_block=dep.deploy_block)
     members = accounts.members[:2]
-    reward = 2**97 + 12345
-    try:
-        tid = create_task(
-            coordinator, token, accounts.sponsor, members, reward_per_round=reward, num_rounds=1
-        )
-    except ContractRevert as exc:
-        assert exc.error == "InvalidParams"
-        assert accounting_holds(coordinator, token)
-        return
-    for m, n in zip(members, (1, 2), strict=True):
-        _commit(coordinator, digest, m, tid, 1, n)
+    for reward, rounds in ((2**97 + 12345, 1), (2**95, 2)):
+        try:
+            create_task(
+                coordinator,
+                token,
+                accounts.sponsor,
+                members,
+                reward_per_round=reward,
+                num_rounds=rounds,
+            )
+        except ContractRevert as exc:
+            assert exc.error == "CoordinatorInvalidParams"
+            assert exc.args_by_name["reason"] == "reward pool too large"
+        else:
+            raise AssertionError(f"a pool of {reward * rounds} was accepted")
+    assert coordinator.task_count() == 0
+    assert accounting_holds(coordinator, token)
+
+    reward = 2**96 - 1
+    tid = create_task(
+        coordinator,
+        token,
+        accounts.sponsor,
+        members,
+        reward_per_round=reward,
+        num_rounds=1,
+        declared=[1, 2],
+    )
+    for m in members:
+        _commit(coordinator, digest, m, tid, 1)
     _post(coordinator, digest, members[0], tid, 1)
     _travel_past(chain, coordinator.get_task(tid).deadline)
     coordinator.advance(members[0], tid)
-    per_sample = reward // 3
-    assert coordinator.get_member(tid, members[1].address).pending == 2 * per_sample
+    per_weight = reward // 3
+    assert coordinator.get_member(tid, members[1].address).pending == 2 * per_weight
     assert accounting_holds(coordinator, token)
     before = token.balance_of(members[1].address)
     coordinator.claim(members[1], tid)
-    assert token.balance_of(members[1].address) - before == 2 * per_sample
+    assert token.balance_of(members[1].address) - before == 2 * per_weight
     assert accounting_holds(coordinator, token)
