@@ -11,6 +11,7 @@ BENCHMARKS = (
     "benchmarks.walltime",
     "benchmarks.memory",
     "benchmarks.secagg",
+    "benchmarks.disputes",
 )
 
 

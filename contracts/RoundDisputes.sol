@@ -129,7 +129,7 @@ contract RoundDisputes is IRoundDisputes {
         uint256 updateSum,
         bytes32[] calldata proof
     ) external {
-        Game storage g = _games[id];
+        Game storage g = _game(id);
         if (g.state != GameState.AwaitProof) revert DisputeWrongState(id, g.state);
         if (block.timestamp >= g.deadline) revert DisputeDeadlinePassed(id, g.deadline);
         if (keccak256(pLo) != g.hashLo || keccak256(pHi) != g.hashHi) revert DisputeHashMismatch();
@@ -181,7 +181,7 @@ contract RoundDisputes is IRoundDisputes {
         bytes32[] calldata proof,
         CommitOpening calldata c
     ) external {
-        Game storage g = _games[id];
+        Game storage g = _game(id);
         if (g.state != GameState.AwaitAnswer) revert DisputeWrongState(id, g.state);
         if (block.timestamp >= g.deadline) revert DisputeDeadlinePassed(id, g.deadline);
         ICoordinatorLens lens = ICoordinatorLens(coordinator);
@@ -201,20 +201,23 @@ contract RoundDisputes is IRoundDisputes {
     /// @notice Settle a game whose side to move missed its deadline (or whose aggregate was
     ///         already refuted by another proof: the challenger is refunded). Anyone may call it.
     function timeout(uint256 id) external {
-        Game storage g = _games[id];
+        Game storage g = _game(id);
         GameState st = g.state;
-        if (st == GameState.None || st == GameState.Resolved) revert DisputeWrongState(id, st);
+        if (st == GameState.Resolved) revert DisputeWrongState(id, st);
         ITaskCoordinator.RoundView memory v = ICoordinatorLens(coordinator).roundView(g.taskId);
         bool stale = v.round != g.round || v.epoch != g.epoch || v.phase != ITaskCoordinator.Phase.Challenge;
         if (!stale && block.timestamp < g.deadline) revert DisputeDeadlineNotPassed(id, g.deadline);
         bool aggregatorToMove =
             st == GameState.AwaitAggregate || st == GameState.AwaitDefender || st == GameState.AwaitAnswer;
+        ITaskCoordinator.ChallengeOutcome outcome = stale
+            ? ITaskCoordinator.ChallengeOutcome.Stale
+            : aggregatorToMove
+                ? ITaskCoordinator.ChallengeOutcome.AggregatorFault
+                : ITaskCoordinator.ChallengeOutcome.ChallengerFault;
         _resolve(
             id,
             g,
-            aggregatorToMove
-                ? ITaskCoordinator.ChallengeOutcome.AggregatorFault
-                : ITaskCoordinator.ChallengeOutcome.ChallengerFault,
+            outcome,
             g.kind == GameKind.Sum ? ITaskCoordinator.Fault.WrongAggregate : ITaskCoordinator.Fault.Unanswered
         );
     }
@@ -431,10 +434,15 @@ contract RoundDisputes is IRoundDisputes {
 
     /// @dev A move by the side whose turn it is, before its deadline.
     function _move(uint256 id, GameState state, bool byAggregator) private view returns (Game storage g) {
-        g = _games[id];
+        g = _game(id);
         if (g.state != state) revert DisputeWrongState(id, g.state);
         if (msg.sender != (byAggregator ? g.aggregator : g.challenger)) revert DisputeNotYourMove(id, msg.sender);
         if (block.timestamp >= g.deadline) revert DisputeDeadlinePassed(id, g.deadline);
+    }
+
+    function _game(uint256 id) private view returns (Game storage g) {
+        g = _games[id];
+        if (g.state == GameState.None) revert DisputeUnknownGame(id);
     }
 
     function _nextQuery(Game storage g) private {

@@ -106,6 +106,9 @@ contract CoordinatorLens is CoordinatorSecAgg, ICoordinatorLens {
         v.lastRound = m.lastRound;
         v.weight = m.weight;
         v.invalid = tag == INVALID;
-        v.included = m.flags & UNSETTLED != 0 && tag != INVALID && tag != t.epoch + 1;
+        // Only a commitment of the open round can be in its aggregate (the flag alone is cleared
+        // lazily, at the member's next interaction).
+        v.included = m.lastRound == t.state.round && t.state.phase != Phase.Completed && m.flags & UNSETTLED != 0
+            && tag != INVALID && tag != t.epoch + 1;
     }
 }

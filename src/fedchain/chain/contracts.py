@@ -69,7 +69,7 @@ GAS_LIMITS = {
     "secure_phase": 150_000,
     "withdraw_pool": 200_000,
     # disputes (measured in benchmarks/disputes.py; limits generous, all far below 2**24)
-    "challenge": 300_000,
+    "challenge": 400_000,
     "dispute_move": 400_000,
     "dispute_proof": 2_000_000,
     "dispute_timeout": 300_000,
@@ -471,7 +471,8 @@ class CoordinatorClient:
     def stakes_paid(self, task_id: int) -> dict[str, int]:
         """account -> stake it escrowed at its latest join."""
         return {
-            e["args"]["account"]: int(e["args"]["stake"]) for e in self._logs("Joined", taskId=task_id)
+            e["args"]["account"]: int(e["args"]["stake"])
+            for e in self._logs("Joined", taskId=task_id)
         }
 
     def member_weights(self, task_id: int) -> dict[str, int]:
@@ -667,6 +668,11 @@ class DisputeClient:
             who, call, gas=GAS_LIMITS[gas], operation=op, task_id=task_id, round=round
         )
 
+    def _move(self, who: LocalAccount, game: int, call: Any, op: str, gas: str) -> Receipt:
+        """A move in a game, booked in the gas ledger under the game's task and round."""
+        g = self.contract.functions.game(game).call()
+        return self._send(who, call, op, gas, int(g[0]), int(g[1]))
+
     # bonded, interactive -------------------------------------------------------------------
     def challenge_sum(self, who: LocalAccount, task_id: int, round: int, chunk: int) -> int:
         r = self._send(
@@ -699,17 +705,15 @@ class DisputeClient:
         self, who: LocalAccount, game: int, chunk: bytes, proof: Proof
     ) -> Receipt:
         call = self.contract.functions.openAggregateChunk(game, chunk, flatten_proof(proof))
-        return self._send(who, call, "dispute_open", "dispute_move")
+        return self._move(who, game, call, "dispute_open", "dispute_move")
 
     def defend(self, who: LocalAccount, game: int, running_sum: bytes) -> Receipt:
-        return self._send(
-            who, self.contract.functions.defend(game, running_sum), "dispute_defend", "dispute_move"
-        )
+        call = self.contract.functions.defend(game, running_sum)
+        return self._move(who, game, call, "dispute_defend", "dispute_move")
 
     def bisect(self, who: LocalAccount, game: int, agree: bool) -> Receipt:
-        return self._send(
-            who, self.contract.functions.bisect(game, agree), "dispute_bisect", "dispute_move"
-        )
+        call = self.contract.functions.bisect(game, agree)
+        return self._move(who, game, call, "dispute_bisect", "dispute_move")
 
     def prove_step(
         self,
@@ -725,7 +729,7 @@ class DisputeClient:
         call = self.contract.functions.proveStep(
             game, p_lo, p_hi, opening.as_tuple(), update, update_sum, flatten_proof(proof)
         )
-        return self._send(who, call, "prove_step", "dispute_proof")
+        return self._move(who, game, call, "prove_step", "dispute_proof")
 
     def answer_availability(
         self,
@@ -740,12 +744,11 @@ class DisputeClient:
         call = self.contract.functions.answerAvailability(
             game, chunk, chunk_sum, flatten_proof(proof), op.as_tuple()
         )
-        return self._send(who, call, "answer_availability", "dispute_move")
+        return self._move(who, game, call, "answer_availability", "dispute_move")
 
     def timeout(self, who: LocalAccount, game: int) -> Receipt:
-        return self._send(
-            who, self.contract.functions.timeout(game), "dispute_timeout", "dispute_timeout"
-        )
+        call = self.contract.functions.timeout(game)
+        return self._move(who, game, call, "dispute_timeout", "dispute_timeout")
 
     # one-step ------------------------------------------------------------------------------
     def prove_model(
