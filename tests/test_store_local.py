@@ -168,3 +168,88 @@ def test_failed_write_leaves_no_temp_file(tmp_path: Path, monkeypatch: pytest.Mo
     with pytest.raises(StoreError, match="disk on fire"):
         store.put(b"doomed")
     assert _all_files(tmp_path) == []
+
+
+# --- named (root-addressed) entries ------------------------------------------------------------
+
+
+def test_named_round_trip_and_layout(tmp_path: Path) -> None:
+    # Prepare
+    store = LocalDirStore(tmp_path)
+    name = bytes(range(32))
+
+    # Execute
+    store.put_named(name, b"committed vector")
+
+    # Assert
+    path = tmp_path / "named" / name.hex()[:2] / name.hex()
+    assert store.named_path_for(name) == path and path.read_bytes() == b"committed vector"
+    assert store.get_named(name) == b"committed vector"
+    assert store.has_named(name) and not store.has(name)
+    assert isinstance(store, BlobStore)
+
+
+def test_named_put_is_idempotent_and_keeps_the_first_content(tmp_path: Path) -> None:
+    # Prepare
+    store = LocalDirStore(tmp_path)
+    name = b"\x07" * 32
+    store.put_named(name, b"first")
+
+    # Execute / Assert
+    store.put_named(name, b"first")
+    with pytest.raises(StoreError, match="different content"):
+        store.put_named(name, b"second")
+    assert store.get_named(name) == b"first"
+    assert len(_all_files(tmp_path)) == 1
+
+
+def test_named_entry_is_not_verified_and_can_vanish(tmp_path: Path) -> None:
+    # Prepare: the store cannot know a name's commitment, so it returns what it holds
+    store = LocalDirStore(tmp_path)
+    name = b"\x09" * 32
+    store.put_named(name, b"original")
+    store.named_path_for(name).write_bytes(b"tampered")
+
+    # Execute / Assert
+    assert store.get_named(name) == b"tampered"
+    store.named_path_for(name).unlink()
+    assert not store.has_named(name)
+    with pytest.raises(BlobNotFound, match=name.hex()):
+        store.get_named(name)
+
+
+def test_named_refusals(tmp_path: Path) -> None:
+    # Prepare
+    store = LocalDirStore(tmp_path, max_blob_bytes=4)
+
+    # Execute / Assert
+    with pytest.raises(StoreError, match="32 bytes"):
+        store.put_named(b"short", b"x")
+    with pytest.raises(BlobTooLarge):
+        store.put_named(b"\x01" * 32, b"12345")
+    assert _all_files(tmp_path) == []
+
+
+def test_concurrent_named_puts_keep_exactly_one_content(tmp_path: Path) -> None:
+    # Prepare: 8 threads race to put different bytes under one name
+    store = LocalDirStore(tmp_path)
+    name = b"\x0a" * 32
+    start = threading.Barrier(8)
+
+    def worker(t: int) -> bool:
+        start.wait()
+        try:
+            store.put_named(name, f"content {t}".encode() * 1000)
+        except StoreError:
+            return False
+        return True
+
+    # Execute
+    with ThreadPoolExecutor(max_workers=8) as pool:
+        won = list(pool.map(worker, range(8)))
+
+    # Assert: one writer's bytes are kept, that writer (alone) succeeded, no temp files remain
+    assert won.count(True) == 1
+    kept = store.get_named(name)
+    assert kept == f"content {won.index(True)}".encode() * 1000
+    assert [p.name for p in _all_files(tmp_path)] == [name.hex()]
