@@ -6,9 +6,10 @@
 Each run is ``fedchain.sim.demo.run_demo`` on the embedded chain (breast_cancer, 10 owners,
 Dirichlet 0.5, 4 rounds, the demo's defaults, a watcher run by the sponsor). For each
 (kind, seed) it reports, against the clean run with the same seed:
-- ``refuted``: the fault was refuted on-chain (a dispute with outcome refuted/timeout), or, for
-  the kinds that cannot be proven (exclude-honest, inflate-samples), made worthless: the
-  cheater earns no more than it would have honestly;
+- ``refuted``: the fault was refuted on-chain (a dispute with outcome refuted/timeout); for
+  exclude-honest (not provable) it means made worthless: the cheater earns no more than it
+  would have honestly; for inflate-samples (a claim nobody can verify) it means bounded: the
+  cheater's share of the rewards is at most 2 × max(its true sample share, 1/n);
 - ``honest_slashed``: slashes of anyone but the cheater (target 0);
 - ``cheater_gain``: the cheater's net token change minus its clean-run net change, FED (target
   < 0; 0 means worthless but free);
@@ -85,11 +86,23 @@ def compare(kind: str, seed: int, clean: DemoReport, bad: DemoReport) -> dict[st
     proven = [d for d in bad.disputes if d.outcome in ("refuted", "timeout")]
     gain = _net(bad, i) - _net(clean, i)
     others = [j for j in range(len(bad.rewards)) if j != i]
+    total = sum(p.rewards for p in bad.rewards) or 1.0
+    share = bad.rewards[i].rewards / total
+    true_share = clean.rewards[i].samples / sum(p.samples for p in clean.rewards)
+    bound = 2 * max(true_share, 1 / len(bad.rewards))
+    if kind == "inflate-samples":
+        refuted, how = share <= bound, "bounded"
+    elif kind in UNPROVABLE:
+        refuted, how = gain <= 1e-9, "worthless"
+    else:
+        refuted, how = bool(proven), "on-chain proof" if proven else "none"
     return {
         "kind": kind,
         "seed": seed,
-        "refuted": bool(proven) if kind not in UNPROVABLE else gain <= 1e-9,
-        "how": "on-chain proof" if proven else ("worthless" if kind in UNPROVABLE else "none"),
+        "refuted": refuted,
+        "how": how,
+        "reward_share": round(share, 4),
+        "share_bound": round(bound, 4),
         "honest_slashed": sum(1 for s in bad.slashed if s.address != cheater),
         "cheater_gain": round(gain, 6),
         "cheater_net": round(_net(bad, i), 6),
@@ -110,6 +123,11 @@ def main() -> int:
     )
     ap.add_argument("--seeds", type=int, default=5)
     ap.add_argument("--kinds", nargs="*", default=list(FAULTS))
+    ap.add_argument(
+        "--merge",
+        action="store_true",
+        help="replace only these kinds' rows in an existing results file (keeps the watcher rows)",
+    )
     args = ap.parse_args()
     started = time.perf_counter()
     rows: list[dict[str, Any]] = []
@@ -126,6 +144,12 @@ def main() -> int:
             rows.append(compare(kind, seed, clean, _run(seed, {i: (kind, at)})))
             console.print(rows[-1])
         assert _final(unwatched) == _final(clean)
+    path = RESULTS / "protocol_attacks.json"
+    if args.merge and path.exists():
+        old = json.loads(path.read_text())
+        rows = [r for r in old["runs"] if r["kind"] not in args.kinds] + rows
+        watch = old["watcher_walltime"]["runs"]
+        args.kinds = list(dict.fromkeys(r["kind"] for r in rows))
     ratio = [w["with_watcher_s"] / w["without_watcher_s"] for w in watch]
     out = {
         "meta": {

@@ -48,6 +48,19 @@ class WatcherNode(TaskNode):
         self.token = token
 
     def poll(self) -> NodeAction | None:
+        # Nothing on-chain changes within a block and deadlines move with the clock: a watcher
+        # that found nothing to do looks again only at a new block or a new time.
+        moment = (
+            int(self.coordinator.chain.w3.eth.block_number),
+            self.coordinator.chain.next_block_time(),
+        )
+        if moment == getattr(self, "_idle_at", None):
+            return None
+        action = self._poll()
+        self._idle_at = moment if action is None else None
+        return action
+
+    def _poll(self) -> NodeAction | None:
         info = self.coordinator.get_task(self.task_id)
         if info.secure or info.phase not in (Phase.AGGREGATE, Phase.CHALLENGE):
             return None
