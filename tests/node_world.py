@@ -15,6 +15,8 @@ from fedchain.audit import accounting_verdict
 from fedchain.chain import EmbeddedChain
 from fedchain.learning import ModelSpec, TrainConfig
 from fedchain.node import AggregatorNode, KeeperNode, LocalData, TaskConfig, TrainerNode
+from fedchain.node.blobs import TaskBlobs
+from fedchain.node.watcher import WatcherNode
 from fedchain.sim.consortium import Consortium
 from fedchain.storage import LocalDirStore
 
@@ -43,8 +45,29 @@ class World:
 
     def aggregator(self, i: int = 0) -> AggregatorNode:
         return AggregatorNode(
-            f"agg{i}", self.c.participants[i], self.c.coordinator, self.store, task_id=self.task_id
+            f"agg{i}",
+            self.c.participants[i],
+            self.c.coordinator,
+            self.store,
+            task_id=self.task_id,
+            disputes=self.c.disputes,
         )
+
+    def watcher(self) -> WatcherNode:
+        """A watcher run by the sponsor (it holds tokens for the challenge bond)."""
+        return WatcherNode(
+            "watcher",
+            self.c.sponsor,
+            self.c.coordinator,
+            self.store,
+            task_id=self.task_id,
+            disputes=self.c.disputes,
+            token=self.c.token,
+        )
+
+    @property
+    def blobs(self) -> TaskBlobs:
+        return TaskBlobs(self.store, self.cfg)
 
     def keeper(self) -> KeeperNode:
         return KeeperNode("keeper", self.c.sponsor, self.c.coordinator, task_id=self.task_id)
@@ -57,6 +80,13 @@ class World:
 
     def blob_files(self) -> set[Path]:
         return {p for p in self.store.root.rglob("*") if p.is_file()}
+
+    def close_commits(self, trainers: list[TrainerNode] | None = None) -> None:
+        """Move past the commit window (the phase turns AGGREGATE on the next block) and let
+        the trainers that committed publish their updates (they only may now)."""
+        past(self.chain, self.info().deadline)
+        for t in trainers if trainers is not None else []:
+            t.poll()
 
 
 def local_data(n: int, seed: int) -> LocalData:
@@ -75,18 +105,27 @@ def make_world(
     clients: int = 3,
     rounds: int = 2,
     min_participants: int = 2,
+    weight_cap_pct: int = 200,
 ) -> World:
-    """Deploy, create a logreg task on 4 features, let ``clients`` owners join, start it."""
+    """Deploy, create a logreg task on 4 features, let ``clients`` owners join (each declaring
+    its true sample count, ``SAMPLES[i]``), start it."""
     store = LocalDirStore(tmp_path / "store")
     c = Consortium.create(chain, store, num_participants=clients, seed=seed)
     spec = ModelSpec(arch="logreg", input_dim=4, num_classes=2)
     cfg = TaskConfig.build(
         dataset="synthetic", model=spec, train=TrainConfig(epochs=1, batch_size=8), chunk_elems=4
     )
-    tid = c.create_task(cfg, rounds=rounds, min_participants=min_participants, seed=0)
-    c.join_all(tid)
+    tid = c.create_task(
+        cfg,
+        rounds=rounds,
+        min_participants=min_participants,
+        seed=0,
+        weight_cap_pct=weight_cap_pct,
+    )
+    data = [local_data(SAMPLES[i], i) for i in range(clients)]
+    c.join_all(tid, [len(d) for d in data])
     c.start(tid)
-    return World(chain, store, c, cfg, tid, [local_data(SAMPLES[i], i) for i in range(clients)])
+    return World(chain, store, c, cfg, tid, data)
 
 
 def past(chain: EmbeddedChain, t: int) -> None:

@@ -14,7 +14,7 @@ class RecordingTrainer(SecureTrainerNode):
         super().__init__(*args, **kwargs)
         self.updates: dict[int, np.ndarray] = {}
 
-    def compute_update(self, base_digest: bytes, round: int) -> tuple[np.ndarray, float]:
-        update, loss = super().compute_update(base_digest, round)
+    def compute_update(self, base_root: bytes, round: int) -> tuple[np.ndarray, float]:
+        update, loss = super().compute_update(base_root, round)
         self.updates[round] = update.copy()
         return update, loss

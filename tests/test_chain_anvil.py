@@ -82,15 +82,15 @@ def test_state_survives_restart_and_reverts_decode(
     members = accounts.members[:2]
     tid = create_task(coordinator, token, accounts.sponsor, members)
     m = members[0]
-    root, blob = digest("anvil-root"), digest("anvil-blob")
-    coordinator.commit_update(m, tid, 1, root, blob, 42)
+    root, sum_sq = digest("anvil-root"), 42
+    coordinator.commit_update(m, tid, 1, root, sum_sq)
     # Custom errors are decoded on anvil too.
     with pytest.raises(ContractRevert) as info:
-        coordinator.commit_update(m, tid, 1, root, blob, 42)
-    assert info.value.error == "AlreadyCommitted"
+        coordinator.commit_update(m, tid, 1, root, sum_sq)
+    assert info.value.error == "CoordinatorAlreadyCommitted"
     with pytest.raises(ContractRevert) as info:
         coordinator.advance(m, tid)
-    assert info.value.error == "NothingToAdvance"
+    assert info.value.error == "CoordinatorNothingToAdvance"
     assert accounting_holds(coordinator, token)
     task_before = coordinator.get_task(tid)
     block_before = chain.w3.eth.block_number
@@ -112,21 +112,17 @@ def test_state_survives_restart_and_reverts_decode(
         and task_after.__dict__ | {"phase": None} == task_before.__dict__ | {"phase": None}
     )
     (update,) = coordinator2.updates(tid, 1)
-    assert (update.participant, update.merkle_root, update.blob_digest, update.samples) == (
-        m.address,
-        root,
-        blob,
-        42,
-    )
+    assert (update.participant, update.merkle_root, update.sum_sq) == (m.address, root, sum_sq)
+    assert coordinator2.member_weights(tid) == {x.address: 10 for x in members}
     assert coordinator2.members(tid) == [x.address for x in members]
     assert token2.total_supply() == SUPPLY
     assert accounting_holds(coordinator2, token2)
     # The restarted chain keeps working: the other member commits, a revert still decodes.
-    coordinator2.commit_update(members[1], tid, 1, digest("r2"), digest("b2"), 8)
+    coordinator2.commit_update(members[1], tid, 1, digest("r2"), 8)
     with pytest.raises(ContractRevert) as info:
-        coordinator2.commit_update(m, tid, 1, root, blob, 42)
-    assert info.value.error == "AlreadyCommitted"
-    assert coordinator2.get_task(tid).total_samples == 50
+        coordinator2.commit_update(m, tid, 1, root, sum_sq)
+    assert info.value.error == "CoordinatorAlreadyCommitted"
+    assert coordinator2.get_task(tid).total_weight == 20  # two members, 10 declared samples each
 
 
 def test_round_on_anvil_with_time_travel(
@@ -135,20 +131,21 @@ def test_round_on_anvil_with_time_travel(
     chain = open_anvil()
     _, accounts, _, (token, coordinator) = _setup(chain, make_accounts)
     members = accounts.members[:2]
-    tid = create_task(coordinator, token, accounts.sponsor, members)
+    tid = create_task(coordinator, token, accounts.sponsor, members, declared=[3, 5])
     before = chain.now()
     chain.advance_time(100)
     assert chain.now() >= before + 100
     for m, n in zip(members, (3, 5), strict=True):
-        coordinator.commit_update(m, tid, 1, digest(f"r{n}"), digest(f"b{n}"), n)
-    coordinator.post_aggregate(members[0], tid, 1, digest("ar"), digest("ab"), digest("model1"))
+        coordinator.commit_update(m, tid, 1, digest(f"r{n}"), n)
+    coordinator.post_aggregate(members[0], tid, 1, digest("ar"), digest("model1"))
     t = coordinator.get_task(tid)
     chain.advance_time(t.deadline - chain.now() + 2)
     # Folded finalize on anvil too.
-    coordinator.commit_update(members[1], tid, 2, digest("r2"), digest("b2"), 5)
+    coordinator.commit_update(members[1], tid, 2, digest("r2"), 5)
     (outcome,) = coordinator.round_outcomes(tid)
-    assert outcome.finalized and outcome.model_digest == digest("model1")
-    assert outcome.reward_per_sample == 10**19 // 8
+    assert outcome.finalized and outcome.model_root == digest("model1")
+    # weights are the declared counts (3 and 5: the cap, 200% of the median 3, is 6)
+    assert outcome.reward_per_weight == 10**19 // 8
     assert coordinator.get_member(tid, members[0].address).pending == 3 * (10**19 // 8)
     assert accounting_holds(coordinator, token)
 
@@ -156,7 +153,8 @@ def test_round_on_anvil_with_time_travel(
 def test_commit_at_deadline_decodes_on_anvil(
     open_anvil: Any, make_accounts: Any, create_task: Any, digest: Any
 ) -> None:
-    """A commit in the first block at or after the deadline is refused with CommitWindowClosed
+    """A commit in the first block at or after the deadline is refused with
+    CoordinatorCommitWindowClosed
     (and the client must say so, not that its replay passed)."""
     chain = open_anvil()
     _, accounts, _, (token, coordinator) = _setup(chain, make_accounts)
@@ -164,5 +162,5 @@ def test_commit_at_deadline_decodes_on_anvil(
     deadline = coordinator.get_task(tid).deadline
     chain.w3.provider.make_request("evm_setNextBlockTimestamp", [deadline])
     with pytest.raises(ContractRevert) as info:
-        coordinator.commit_update(accounts.members[0], tid, 1, digest("r"), digest("b"), 1)
-    assert info.value.error == "CommitWindowClosed"
+        coordinator.commit_update(accounts.members[0], tid, 1, digest("r"), 1)
+    assert info.value.error == "CoordinatorCommitWindowClosed"

@@ -91,6 +91,31 @@ def test_demo_writes_the_json_report(tmp_path: Path) -> None:
     assert "PASS" in result.output and str(report) in result.output.replace("\n", "")
 
 
+@pytest.mark.slow
+def test_demo_report_lists_disputes_and_slashes(tmp_path: Path) -> None:
+    # Prepare: owner 1 posts a wrong aggregate from round 2 on; the watcher refutes it
+    report = tmp_path / "report.json"
+    args = ["demo", "--clients", "4", "--rounds", "2", "--seed", "5"]
+    args += ["--workdir", str(tmp_path / "w"), "--report", str(report)]
+    args += ["--faults", "1:wrong-aggregate:2"]
+
+    # Execute
+    result = runner.invoke(app, args)
+
+    # Assert
+    assert result.exit_code == 0, result.output
+    data = json.loads(report.read_text())
+    assert data["audit"]["passed"] is True
+    rogue = data["rewards"][1]["address"]
+    (dispute,) = [d for d in data["disputes"] if d["kind"] == "wrong-aggregate"]
+    assert (dispute["round"], dispute["accused"], dispute["outcome"]) == (2, rogue, "refuted")
+    assert dispute["gas"] > 0 and isinstance(dispute["game"], int)
+    assert [(x["address"], x["round"]) for x in data["slashed"]] == [(rogue, 2)]
+    assert data["slashed"][0]["amount"] > 0
+    assert all(r["finalized"] for r in data["rounds"])
+    assert data["rounds"][1]["aggregator"] != rogue
+
+
 def test_audit_of_the_embedded_chain_is_refused_with_a_reason(tmp_path: Path) -> None:
     # Prepare
     workdir = tmp_path / "w"

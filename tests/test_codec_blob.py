@@ -25,7 +25,7 @@ from fedchain.codec.blob import (
     payload_size,
     read_header,
 )
-from fedchain.codec.digest import blob_digest
+from fedchain.codec.merkle import ZERO_OWNER, blob_root
 from fedchain.errors import FedchainError
 from fedchain.learning import ModelSpec, TrainConfig
 from fedchain.node.blobs import TaskBlobs
@@ -395,23 +395,26 @@ def test_task_blobs_masked_vectors_live_in_the_rounds_ring(tmp_path: Path) -> No
     words = np.arange(n, dtype=np.uint64) * np.uint64(2**30)
 
     # Execute
-    root, digest = blobs.put_vector(BlobKind.MASKED, words, ring_bits=35)
-    got = blobs.get_vector(BlobKind.MASKED, digest, root=root, ring_bits=35)
+    vec = blobs.put_vector(BlobKind.MASKED, words, ring_bits=35)
+    got = blobs.get_vector(BlobKind.MASKED, vec.root, ring_bits=35)
 
-    # Assert
+    # Assert: stored as is (no sums trailer) under its Merkle-sum root, which is its name
     assert got == VectorBlob(BlobKind.MASKED, blobs.config.frac_bits, words, ring_bits=35)
-    assert digest == blob_digest(
-        encode_vector_blob(BlobKind.MASKED, words, frac_bits=blobs.config.frac_bits, ring_bits=35)
+    encoded = encode_vector_blob(
+        BlobKind.MASKED, words, frac_bits=blobs.config.frac_bits, ring_bits=35
     )
+    assert vec.data == encoded and blobs.store.get_named(vec.root) == encoded
+    assert vec.root == blob_root(encoded, chunk_elems=blobs.config.chunk_elems, owner=ZERO_OWNER)
+    assert vec.sum_sq == 0
     with pytest.raises(MalformedBlob, match="expected a MASKED blob of 36 bits, got 35 bits"):
-        blobs.get_vector(BlobKind.MASKED, digest, root=root, ring_bits=36)
+        blobs.get_vector(BlobKind.MASKED, vec.root, ring_bits=36)
 
 
 def test_task_blobs_ring_bits_argument_is_for_masked_only(tmp_path: Path) -> None:
     # Prepare
     blobs = _task_blobs(tmp_path)
     n = blobs.config.num_parameters
-    _, digest = blobs.put_vector(BlobKind.UPDATE, np.ones(n, dtype=np.int32))
+    digest = blobs.put_vector(BlobKind.UPDATE, np.ones(n, dtype=np.int32)).root
 
     # Execute / Assert
     assert blobs.get_vector(BlobKind.UPDATE, digest).ring_bits is None

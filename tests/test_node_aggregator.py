@@ -1,6 +1,7 @@
 """AggregatorNode (and KeeperNode) on an embedded chain + local store: the posted aggregate is
-the exact Σ nᵢ·vᵢ of the included updates, the model is `apply_aggregate` of it, bad blobs are
-excluded on-chain and the round still finalizes, and every token stays accounted for."""
+the exact Σ wᵢ·vᵢ of the included updates (wᵢ the weight the chain fixed at join), the model is
+`apply_aggregate` of it, bad blobs are excluded on-chain with their reason and the round still
+finalizes, and every token stays accounted for."""
 
 from __future__ import annotations
 
@@ -10,12 +11,14 @@ from typing import Any
 import node_world as world
 import numpy as np
 import pytest
+from eth_utils import keccak
 
 from fedchain.aggregation import apply_aggregate, weighted_sum
 from fedchain.audit import audit_all
-from fedchain.chain import AbortReason, EmbeddedChain, Phase
-from fedchain.codec.blob import BlobKind, decode_vector_blob
+from fedchain.chain import AbortReason, EmbeddedChain, ExclusionReason, Phase
+from fedchain.codec.blob import BlobKind
 from fedchain.codec.fixedpoint import dequantize
+from fedchain.node import TrainerNode
 
 SAMPLES = world.SAMPLES
 World = world.World
@@ -37,23 +40,42 @@ def _world(
     )
 
 
-def _vector(w: World, kind: BlobKind, digest: bytes) -> np.ndarray:
-    return decode_vector_blob(
-        w.store.get(digest), expected_kind=kind, expected_length=w.cfg.num_parameters
-    ).values
+def _vector(w: World, kind: BlobKind, root: bytes, owner: str | None = None) -> np.ndarray:
+    if owner is None:
+        return w.blobs.get_vector(kind, root).values
+    return w.blobs.get_vector(kind, root, owner=owner).values
+
+
+def _update(w: World, u: Any) -> np.ndarray:
+    return _vector(w, BlobKind.UPDATE, u.merkle_root, u.participant)
+
+
+def _commit_and_publish(w: World, n: int) -> list[TrainerNode]:
+    """Trainers 0..n-1 commit; the commit window closes; they publish."""
+    trainers = [w.trainer(i) for i in range(n)]
+    for t in trainers:
+        t.poll()
+    w.close_commits(trainers)
+    return trainers
+
+
+_WHY = {"malformed": ExclusionReason.MALFORMED, "missing": ExclusionReason.UNAVAILABLE}
 
 
 def _commit_garbage(w: World, i: int, how: str) -> str:
-    """Member ``i`` commits to a blob that is not a usable update; returns its address."""
+    """Member ``i`` commits to a root whose stored object is not a usable update; returns its
+    address."""
     acct = w.c.participants[i]
     if how == "malformed":
-        digest = w.store.put(b"FCV1 definitely not an update " + acct.address.encode())
+        garbage = b"FCV1 definitely not an update " + acct.address.encode()
+        root = keccak(garbage)
+        w.store.put_named(root, garbage)
     elif how == "missing":
-        digest = bytes(range(1, 33))  # nobody ever stored a blob with this digest
-        assert not w.store.has(digest)
+        root = bytes(range(1, 33))  # nobody ever stored anything under this root
+        assert not w.store.has_named(root)
     else:
         raise AssertionError(how)
-    w.c.coordinator.commit_update(acct, w.task_id, w.info().round, digest, digest, len(w.data[i]))
+    w.c.coordinator.commit_update(acct, w.task_id, w.info().round, root, 1)
     return str(acct.address)
 
 
@@ -62,18 +84,19 @@ def test_aggregate_is_exact_weighted_sum_and_model_is_apply_aggregate(
 ) -> None:
     # Prepare
     w = _world(chain, tmp_path)
-    for i in range(3):
-        w.trainer(i).poll()
+    _commit_and_publish(w, 3)
     before = w.info()
 
     # Execute
     action = w.aggregator(1).poll()
 
-    # Assert: the aggregate is Σ nᵢ·vᵢ over the committed updates, recomputed from the store
+    # Assert: the aggregate is Σ wᵢ·vᵢ over the committed updates, recomputed from the store
     assert action is not None and action.kind == "aggregate" and action.round == 1
     ups = w.c.coordinator.updates(w.task_id, 1)
-    values = [_vector(w, BlobKind.UPDATE, u.blob_digest) for u in ups]
-    weights = [u.samples for u in ups]
+    values = [_update(w, u) for u in ups]
+    chain_weights = w.c.coordinator.round_weights(w.task_id, 1)
+    weights = [chain_weights[u.participant] for u in ups]
+    assert weights == [len(d) for d in w.data]  # below the cap: weight = declared samples
     expected = weighted_sum(values, weights)
     # (and independently of weighted_sum, in Python integers)
     by_hand = [
@@ -83,12 +106,13 @@ def test_aggregate_is_exact_weighted_sum_and_model_is_apply_aggregate(
     assert expected.tolist() == by_hand
     agg = w.c.coordinator.aggregate(w.task_id, 1)
     assert agg is not None and agg.aggregator == w.c.participants[1].address
-    assert agg.total_samples == sum(weights) == sum(len(d) for d in w.data)
-    assert np.array_equal(_vector(w, BlobKind.AGGREGATE, agg.blob_digest), expected)
-    # The new model is apply_aggregate of the old one and is what the digest names.
-    base = _vector(w, BlobKind.MODEL, before.global_model_digest)
-    model = _vector(w, BlobKind.MODEL, agg.model_digest)
+    assert agg.included_weight == sum(weights) == sum(len(d) for d in w.data)
+    assert np.array_equal(_vector(w, BlobKind.AGGREGATE, agg.merkle_root), expected)
+    # The new model is apply_aggregate of the old one and is what the root names.
+    base = _vector(w, BlobKind.MODEL, before.global_model_root)
+    model = _vector(w, BlobKind.MODEL, agg.model_root)
     assert np.array_equal(model, apply_aggregate(base, expected, sum(weights)))
+    assert w.blobs.model_root(model) == agg.model_root
     # The step is the weighted mean of the updates, rounded to the nearest fixed-point unit.
     step = (model - base).astype(np.float64)
     assert np.all(np.abs(step * sum(weights) - expected.astype(np.float64)) <= sum(weights) / 2)
@@ -97,18 +121,17 @@ def test_aggregate_is_exact_weighted_sum_and_model_is_apply_aggregate(
         for v, n in zip(values, weights, strict=True)
     ) / sum(weights)
     assert np.allclose(step * 2.0**-w.cfg.frac_bits, mean, atol=2.0**-w.cfg.frac_bits)
-    assert w.info().phase == Phase.CHALLENGE and w.info().pending_model_digest == agg.model_digest
-    assert w.aggregator(1).poll() is None  # posts once
+    assert w.info().phase == Phase.CHALLENGE and w.info().pending_model_root == agg.model_root
+    assert w.aggregator(1).poll() is None  # posts once (and has nothing to defend)
     _accounted(w, accounting_holds)
 
 
-def test_keeper_finalizes_after_the_challenge_window_and_rewards_follow_samples(
+def test_keeper_finalizes_after_the_challenge_window_and_rewards_follow_weights(
     chain: EmbeddedChain, tmp_path: Path, accounting_holds: Any
 ) -> None:
     # Prepare
     w = _world(chain, tmp_path, rounds=1)
-    for i in range(3):
-        w.trainer(i).poll()
+    _commit_and_publish(w, 3)
     w.aggregator(0).poll()
     agg = w.c.coordinator.aggregate(w.task_id, 1)
     assert agg is not None
@@ -122,35 +145,61 @@ def test_keeper_finalizes_after_the_challenge_window_and_rewards_follow_samples(
     # Assert
     assert action is not None and action.kind == "advance"
     (outcome,) = w.c.coordinator.round_outcomes(w.task_id)
-    assert outcome.finalized and outcome.model_digest == agg.model_digest
+    assert outcome.finalized and outcome.model_root == agg.model_root
     info = w.info()
-    assert info.phase == Phase.COMPLETED and info.global_model_digest == agg.model_digest
-    per_sample = info.reward_per_round // agg.total_samples
-    assert w.c.coordinator.reward_per_sample(w.task_id, 1) == per_sample
+    assert info.phase == Phase.COMPLETED and info.global_model_root == agg.model_root
+    per_weight = info.reward_per_round // w.c.coordinator.round_weight(w.task_id, 1)
+    assert w.c.coordinator.reward_per_weight(w.task_id, 1) == per_weight
+    stakes = w.c.coordinator.stakes_paid(w.task_id)
     for i, acct in enumerate(w.c.participants):
         m = w.c.coordinator.get_member(w.task_id, acct.address)
-        assert m.claimable + m.pending == len(w.data[i]) * per_sample
-        assert m.stake == info.stake_amount
+        assert m.claimable + m.pending == len(w.data[i]) * per_weight
+        assert (
+            m.stake
+            == stakes[acct.address]
+            == info.stake_amount + info.stake_per_sample * len(w.data[i])
+        )
     _accounted(w, accounting_holds)
 
 
 def test_aggregator_waits_for_the_commit_window(chain: EmbeddedChain, tmp_path: Path) -> None:
     # Prepare
     w = _world(chain, tmp_path)
-    w.trainer(0).poll()
-    w.trainer(1).poll()
+    trainers = [w.trainer(0), w.trainer(1)]
+    for t in trainers:
+        t.poll()
     agg = w.aggregator(0)
 
     # Execute
     early = agg.poll()
-    _past(chain, w.info().deadline)
+    w.close_commits(trainers)
     late = agg.poll()
 
     # Assert
     assert early is None
     assert late is not None and late.kind == "aggregate" and late.detail["included"] == 2
     posted = w.c.coordinator.aggregate(w.task_id, 1)
-    assert posted is not None and posted.total_samples == len(w.data[0]) + len(w.data[1])
+    assert posted is not None and posted.included_weight == len(w.data[0]) + len(w.data[1])
+
+
+def test_aggregator_excludes_an_update_not_yet_published_as_unavailable(
+    chain: EmbeddedChain, tmp_path: Path
+) -> None:
+    # Prepare: three commit, only two publish once the window closed
+    w = _world(chain, tmp_path, rounds=1)
+    trainers = [w.trainer(i) for i in range(3)]
+    for t in trainers:
+        t.poll()
+    w.close_commits(trainers[:2])
+
+    # Execute
+    action = w.aggregator(0).poll()
+
+    # Assert
+    assert action is not None and action.kind == "aggregate"
+    late = trainers[2].address
+    assert w.c.coordinator.excluded(w.task_id, 1) == {late: ExclusionReason.UNAVAILABLE}
+    assert trainers[2].poll() is not None  # it publishes, too late to count
 
 
 @pytest.mark.parametrize("how", ["malformed", "missing"])
@@ -159,9 +208,11 @@ def test_bad_blob_is_excluded_and_the_round_still_finalizes(
 ) -> None:
     # Prepare
     w = _world(chain, tmp_path, rounds=1)
-    w.trainer(0).poll()
-    w.trainer(1).poll()
+    trainers = [w.trainer(0), w.trainer(1)]
+    for t in trainers:
+        t.poll()
     bad = _commit_garbage(w, 2, how)
+    w.close_commits(trainers)
 
     # Execute
     action = w.aggregator(0).poll()
@@ -173,24 +224,31 @@ def test_bad_blob_is_excluded_and_the_round_still_finalizes(
     excluded = action.detail["excluded"]
     assert isinstance(excluded, dict) and list(excluded) == [bad]
     assert excluded[bad]  # a reason is given
-    assert w.c.coordinator.excluded(w.task_id, 1) == [bad]
+    assert w.c.coordinator.excluded(w.task_id, 1) == {bad: _WHY[how]}
     good = [u for u in w.c.coordinator.updates(w.task_id, 1) if u.participant != bad]
+    weights = w.c.coordinator.round_weights(w.task_id, 1)
     agg = w.c.coordinator.aggregate(w.task_id, 1)
-    assert agg is not None and agg.total_samples == sum(u.samples for u in good)
-    values = [_vector(w, BlobKind.UPDATE, u.blob_digest) for u in good]
+    assert agg is not None
+    assert agg.included_weight == sum(weights[u.participant] for u in good)
+    values = [_update(w, u) for u in good]
     assert np.array_equal(
-        _vector(w, BlobKind.AGGREGATE, agg.blob_digest),
-        weighted_sum(values, [u.samples for u in good]),
+        _vector(w, BlobKind.AGGREGATE, agg.merkle_root),
+        weighted_sum(values, [weights[u.participant] for u in good]),
     )
     (outcome,) = w.c.coordinator.round_outcomes(w.task_id)
     assert outcome.finalized
-    per_sample = w.info().reward_per_round // agg.total_samples
+    # Rewards are shared over the committed weight: the excluded share stays in the pool.
+    per_weight = w.info().reward_per_round // w.c.coordinator.round_weight(w.task_id, 1)
+    assert w.c.coordinator.reward_per_weight(w.task_id, 1) == per_weight
     bad_member = w.c.coordinator.get_member(w.task_id, bad)
     assert bad_member.claimable + bad_member.pending == 0  # excluded: earns nothing
-    assert bad_member.stake == w.info().stake_amount  # ... but loses nothing either
+    assert bad_member.stake == w.c.coordinator.stakes_paid(w.task_id)[bad]  # ... loses nothing
     for u in good:
         m = w.c.coordinator.get_member(w.task_id, u.participant)
-        assert m.claimable + m.pending == u.samples * per_sample
+        assert m.claimable + m.pending == weights[u.participant] * per_weight
+    assert w.info().pool == w.info().reward_per_round - sum(
+        weights[u.participant] * per_weight for u in good
+    )
     _accounted(w, accounting_holds)
 
 
@@ -199,10 +257,11 @@ def test_too_few_valid_updates_means_no_aggregate_and_the_round_aborts(
 ) -> None:
     # Prepare: 1 valid + 1 malformed update with min_participants 2
     w = _world(chain, tmp_path, rounds=2, min_participants=2)
-    w.trainer(0).poll()
+    t0 = w.trainer(0)
+    t0.poll()
     _commit_garbage(w, 1, "malformed")
-    model_before = w.info().global_model_digest
-    _past(chain, w.info().deadline)
+    model_before = w.info().global_model_root
+    w.close_commits([t0])
 
     # Execute
     posted = w.aggregator(0).poll()
@@ -218,9 +277,9 @@ def test_too_few_valid_updates_means_no_aggregate_and_the_round_aborts(
     assert not outcome.finalized and outcome.abort_reason == AbortReason.NO_AGGREGATE
     info = w.info()
     assert info.round == 2 and info.phase == Phase.COMMIT
-    assert info.global_model_digest == model_before
+    assert info.global_model_root == model_before
     assert info.pool == info.reward_per_round * info.num_rounds  # nothing paid for an aborted round
     _accounted(w, accounting_holds)
     report = audit_all(w.c.coordinator, w.c.token, w.store)  # an aborted round audits as such
-    assert report.passed, report.first_failure
+    assert report.passed, report.failures
     assert [(v.round, v.status) for v in report.verdicts if v.round == 1] == [(1, "aborted")]

@@ -1,6 +1,8 @@
 """A trainer that crashes and restarts resumes from the chain's state (architecture property 6):
-the new process (new node object, new chain client, same key) does not commit twice, commits the
-next rounds, the task completes, the audit passes, and no stake or reward is lost."""
+the new process (new node object, new chain client, same key) does not commit twice; killed
+after its commit and before publishing, it publishes the very root it committed (training is
+seeded); it commits the next rounds, the task completes, the audit passes, and no stake or
+reward is lost."""
 
 from __future__ import annotations
 
@@ -60,29 +62,47 @@ def test_trainer_restarted_mid_task_resumes_without_double_commit(
         dataset="synthetic", model=spec, train=TrainConfig(epochs=1, batch_size=8), chunk_elems=4
     )
     tid = c.create_task(cfg, rounds=3, min_participants=2, seed=0, plan=plan)
-    c.join_all(tid)
-    c.start(tid)
     data = [_local_data(n, i) for i, n in enumerate(SAMPLES)]
+    c.join_all(tid, list(SAMPLES))
+    c.start(tid)
     balances_before = {a.address: c.token.balance_of(a.address) for a in c.participants}
 
     first = TrainerNode("owner-0", c.participants[0], c.coordinator, store, data[0], task_id=tid)
     assert first.poll() is not None
-    del first  # crash
+    (mine1,) = c.coordinator.updates(tid, 1)
+    del first  # crash: committed, not published (the commit window is still open)
+    assert not store.has_named(mine1.merkle_root)
 
     # Execute
     # (a) restarted while round 1's commit window is still open: nothing to do.
     again = _restarted_trainer(chain, store_dir, c.deployment, 0, data[0], tid)
     resumed_in_window = again.poll()
     del again  # crash again
-    # (b) the others commit, an aggregator posts round 1; then owner 0 restarts once more.
+    # (b) the others commit (the window closes: everyone committed) and publish; owner 0
+    # restarts once more, and publishes what it committed before the crash.
     others = [
         TrainerNode(f"owner-{i}", c.participants[i], c.coordinator, store, data[i], task_id=tid)
         for i in (1, 2)
     ]
     for t in others:
         t.poll()
-    aggregator = AggregatorNode("aggregator", c.participants[1], c.coordinator, store, task_id=tid)
-    assert aggregator.poll() is not None
+    assert c.coordinator.get_task(tid).phase == Phase.AGGREGATE
+    for t in others:
+        t.poll()
+    again = _restarted_trainer(chain, store_dir, c.deployment, 0, data[0], tid)
+    published_after_restart = again.poll()
+    published_root_stored = store.has_named(mine1.merkle_root)
+    del again  # crash a third time
+    aggregator = AggregatorNode(
+        "aggregator",
+        c.participants[1],
+        c.coordinator,
+        store,
+        task_id=tid,
+        disputes=c.disputes,
+    )
+    posted = aggregator.poll()
+    # (c) restarted in the challenge window: published already, nothing to redo.
     restarted = _restarted_trainer(chain, store_dir, c.deployment, 0, data[0], tid)
     resumed_in_challenge = restarted.poll()
     ledger = GasLedger()
@@ -100,6 +120,9 @@ def test_trainer_restarted_mid_task_resumes_without_double_commit(
 
     # Assert
     assert resumed_in_window is None and resumed_in_challenge is None
+    assert published_after_restart is not None and published_after_restart.kind == "publish"
+    assert published_root_stored  # the same root it committed: its seeded update came back
+    assert posted is not None and posted.detail["included"] == 3 and not posted.detail["excluded"]
     info = c.coordinator.get_task(tid)
     assert info.phase == Phase.COMPLETED
     outcomes = c.coordinator.round_outcomes(tid)
@@ -114,32 +137,32 @@ def test_trainer_restarted_mid_task_resumes_without_double_commit(
         assert len(mine) == 1, f"round {rnd}: owner 0 committed {len(mine)} times"
         assert not c.coordinator.excluded(tid, rnd)
     report = audit_all(c.coordinator, c.token, store)
-    assert report.passed, report.first_failure
+    assert report.passed, report.failures
     assert report.rounds_verified == 3
 
-    # No stake or reward lost: what each owner is owed is Σ over rounds of samples × reward per
-    # sample, and leaving pays exactly stake + that.
+    # No stake or reward lost: what each owner is owed is Σ over rounds of weight × reward per
+    # weight (its weight is its declared sample count, below the cap), and leaving pays exactly
+    # stake + that.
     per_round = {
-        o.round: info.reward_per_round
-        // sum(u.samples for u in c.coordinator.updates(tid, o.round))
-        for o in outcomes
+        o.round: info.reward_per_round // c.coordinator.round_weight(tid, o.round) for o in outcomes
     }
-    assert all(c.coordinator.reward_per_sample(tid, r) == rps for r, rps in per_round.items())
+    assert all(c.coordinator.reward_per_weight(tid, r) == rpw for r, rpw in per_round.items())
+    assert c.coordinator.member_weights(tid) == {
+        a.address: n for a, n in zip(c.participants, SAMPLES, strict=True)
+    }
     v = accounting_verdict(c.coordinator, c.token, [tid])
     assert v.passed, v.problems
     token = TokenClient(Transactor(chain), c.deployment.token)
     for i, acct in enumerate(c.participants):
-        owed = sum(len(data[i]) * rps for rps in per_round.values())
+        owed = sum(len(data[i]) * rpw for rpw in per_round.values())
         m = c.coordinator.get_member(tid, acct.address)
-        assert m.stake == plan.stake * TOKEN
+        stake = plan.stake * TOKEN + plan.stake_per_sample_milli * TOKEN // 1000 * len(data[i])
+        assert m.stake == stake
         assert m.claimable + m.pending == owed
         # owner 0 now acts only through its restarted process's client (its nonce lives there)
         client = restarted.coordinator if i == 0 else c.coordinator
         client.leave_task(acct, tid)
-        assert (
-            token.balance_of(acct.address)
-            == balances_before[acct.address] + plan.stake * TOKEN + owed
-        )
+        assert token.balance_of(acct.address) == balances_before[acct.address] + stake + owed
     c.coordinator.withdraw_pool(c.sponsor, tid)
     assert token.balance_of(c.coordinator.address) == 0
     assert accounting_holds(c.coordinator, c.token)

@@ -2,8 +2,8 @@
 
 Nodes never guess: they read the task and ask these rules which transaction the contract would
 accept now. Each test puts the task in a state, asks the rules, then sends the transaction and
-checks the contract agrees (a refused `advance` must be NothingToAdvance, a refused commit
-CommitWindowClosed).
+checks the contract agrees (a refused `advance` must be CoordinatorNothingToAdvance, a refused
+commit CoordinatorCommitWindowClosed).
 """
 
 from __future__ import annotations
@@ -55,7 +55,7 @@ def _clock_to(chain: EmbeddedChain, t: int) -> None:
 def _advance_refused(w: World) -> ContractRevert:
     with pytest.raises(ContractRevert) as exc:
         w.advance()
-    assert exc.value.error == "NothingToAdvance"
+    assert exc.value.error == "CoordinatorNothingToAdvance"
     return exc.value
 
 
@@ -69,7 +69,7 @@ def test_a_round_walked_through_predictions_match_the_contract(
     # Execute + Assert, state by state.
     # 1. Round 1 open: commit is possible, advance is not.
     info, now = w.info(), chain.next_block_time()
-    assert commit_target(info, now) == (1, info.global_model_digest)
+    assert commit_target(info, now) == (1, info.global_model_root)
     assert not advance_due(info, now)
     assert next_deadline(info, now) == info.deadline
     err = _advance_refused(w)
@@ -85,6 +85,8 @@ def test_a_round_walked_through_predictions_match_the_contract(
     assert not advance_due(info, now)
     assert next_deadline(info, now) == info.deadline
     _advance_refused(w)
+    #    Only now may the trainers publish their updates (the roots hid them until then).
+    assert [a.kind if a else None for a in (t.poll() for t in trainers)] == ["publish"] * 3
 
     # 3. Aggregate posted: challenge window open.
     w.aggregator(0).poll()
@@ -100,13 +102,13 @@ def test_a_round_walked_through_predictions_match_the_contract(
     _past(chain, info.deadline)
     info, now = w.info(), chain.next_block_time()
     assert advance_due(info, now)
-    assert commit_target(info, now) == (2, info.pending_model_digest)
+    assert commit_target(info, now) == (2, info.pending_model_root)
     action = trainers[0].poll()
     assert action is not None and action.round == 2
     (r1,) = w.c.coordinator.round_outcomes(w.task_id)
-    assert r1.finalized and r1.model_digest == info.pending_model_digest
+    assert r1.finalized and r1.model_root == info.pending_model_root
     info = w.info()
-    assert (info.round, info.global_model_digest) == (2, r1.model_digest)
+    assert (info.round, info.global_model_root) == (2, r1.model_root)
 
     # 5. Round 2 with 1 commit < min_participants: after the deadline an abort is due.
     _past(chain, info.deadline)
@@ -153,11 +155,12 @@ def test_commit_target_agrees_with_the_contract_at_the_deadline(
     # Prepare: five members, each tries once at a different second around the deadline.
     w = _world(chain, tmp_path, clients=5, rounds=1)
     deadline = w.info().deadline
-    base = w.info().global_model_digest
+    base = w.info().global_model_root
     blobs = []
     for i in range(5):
-        update, _ = w.trainer(i).compute_update(base, 1)
-        blobs.append(w.trainer(i).blobs.put_vector(BlobKind.UPDATE, update))
+        t = w.trainer(i)
+        update, _ = t.compute_update(base, 1)
+        blobs.append(t.blobs.commit_vector(BlobKind.UPDATE, update, owner=t.address))
     _clock_to(chain, deadline - 3)
 
     # Execute: member i asks the rule at the current second, then commits anyway.
@@ -166,9 +169,7 @@ def test_commit_target_agrees_with_the_contract_at_the_deadline(
         info, now = w.info(), chain.next_block_time()
         predicted = commit_target(info, now) is not None
         try:
-            w.c.coordinator.commit_update(
-                acct, w.task_id, 1, blobs[i][0], blobs[i][1], len(w.data[i])
-            )
+            w.c.coordinator.commit_update(acct, w.task_id, 1, blobs[i].root, blobs[i].sum_sq)
             accepted, why = True, ""
         except ContractRevert as exc:
             accepted, why = False, exc.error
@@ -177,7 +178,7 @@ def test_commit_target_agrees_with_the_contract_at_the_deadline(
     # Assert
     offsets = [s[0] for s in seen]
     assert offsets[0] <= -2 and offsets[-1] >= 0  # both sides of the deadline were probed
-    assert all(why in ("", "CommitWindowClosed") for *_, why in seen), seen
+    assert all(why in ("", "CoordinatorCommitWindowClosed") for *_, why in seen), seen
     wrong = [s for s in seen if s[1] != s[2]]
     assert not wrong, (
         f"commit_target disagrees with the contract (now - deadline, predicted, accepted, error): {wrong}"
@@ -191,9 +192,11 @@ def test_advance_due_agrees_with_the_contract_at_the_challenge_deadline(
     up to the challenge deadline until `advance` goes through."""
     # Prepare
     w = _world(chain, tmp_path, rounds=1)
-    for i in range(3):
-        w.trainer(i).poll()
-    w.aggregator(0).poll()
+    trainers = [w.trainer(i) for i in range(3)]
+    for t in trainers:
+        t.poll()
+    w.close_commits(trainers)
+    assert w.aggregator(0).poll() is not None
     deadline = w.info().deadline
     _clock_to(chain, deadline - 3)
 
@@ -206,7 +209,7 @@ def test_advance_due_agrees_with_the_contract_at_the_challenge_deadline(
             w.advance()
             accepted = True
         except ContractRevert as exc:
-            assert exc.error == "NothingToAdvance"
+            assert exc.error == "CoordinatorNothingToAdvance"
             accepted = False
         seen.append((now - deadline, predicted, accepted))
         if accepted:

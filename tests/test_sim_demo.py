@@ -1,6 +1,8 @@
 """`run_demo` end to end on the embedded chain: with misbehaving owners (malformed, late, crashed)
 the task completes, the audit passes, the faults show in the round records, the faulty earn
-nothing for the rounds they failed but keep their stake, and every reward is pro rata to samples.
+nothing for the rounds they failed but keep their stake, and every reward is pro rata to the
+weights the chain fixed at join (declared samples, capped at 200% of their median), shared over
+the round's committed weight.
 Plus one acceptance-like run of the default demo, and on-chain cost independent of model size."""
 
 from __future__ import annotations
@@ -22,6 +24,26 @@ PLAN = TokenPlan()  # what run_demo uses
 def _included(cfg: DemoConfig, client: int, rnd: int) -> bool:
     """The plaintext rule: a faulty owner's updates count only before its fault starts."""
     return client not in cfg.faults or rnd < cfg.faults[client][1]
+
+
+def _committed(cfg: DemoConfig, client: int, rnd: int) -> bool:
+    """Who commits in a round: the included, and a malformed owner (it commits, is excluded);
+    a late owner's commits are refused and a crashed owner sends none."""
+    if _included(cfg, client, rnd):
+        return True
+    return cfg.faults[client][0] == "malformed"
+
+
+def _weights(samples: dict[int, int], cap_pct: int = 200) -> dict[int, int]:
+    """What the chain fixes at start: each declared count capped at cap_pct% of the (lower)
+    median of the declared counts."""
+    ordered = sorted(samples.values())
+    cap = max(1, ordered[(len(ordered) - 1) // 2] * cap_pct // 100)
+    return {i: min(n, cap) for i, n in samples.items()}
+
+
+def _stake(samples: int) -> float:
+    return (PLAN.stake * TOKEN + PLAN.stake_per_sample_milli * TOKEN // 1000 * samples) / TOKEN
 
 
 @pytest.mark.slow
@@ -63,17 +85,21 @@ def test_demo_with_faults_completes_excludes_refuses_and_pays_pro_rata(tmp_path:
         assert sorted(x["node"] for x in refused) == late
         assert all("CommitWindowClosed" in x["error"] for x in refused)
 
-    # ... nobody loses stake; rewards are Σ over included rounds of samples × ⌊pool/Σ samples⌋
+    # ... nobody loses stake (none of these faults is slashable); rewards are Σ over included
+    # rounds of weight × ⌊reward / committed weight⌋ (an excluded share stays in the pool)
     samples = {i: by_name[f"owner-{i:02d}"].samples for i in range(cfg.clients)}
+    weight = _weights(samples)
     owed = dict.fromkeys(range(cfg.clients), 0)
     for rnd in range(1, cfg.rounds + 1):
-        included = [i for i in range(cfg.clients) if _included(cfg, i, rnd)]
-        per_sample = PLAN.reward_per_round * TOKEN // sum(samples[i] for i in included)
-        for i in included:
-            owed[i] += samples[i] * per_sample
+        committed = [i for i in range(cfg.clients) if _committed(cfg, i, rnd)]
+        per_weight = PLAN.reward_per_round * TOKEN // sum(weight[i] for i in committed)
+        for i in range(cfg.clients):
+            if _included(cfg, i, rnd):
+                owed[i] += weight[i] * per_weight
+    assert report.slashed == [] and report.disputes == []
     for i in range(cfg.clients):
         p = by_name[f"owner-{i:02d}"]
-        assert p.stake_returned == PLAN.stake
+        assert p.stake_returned == pytest.approx(_stake(samples[i]), rel=1e-12)
         assert p.rewards == owed[i] / TOKEN, (p.name, p.rewards, owed[i] / TOKEN)
         assert p.rounds_included == sum(_included(cfg, i, rnd) for rnd in range(1, cfg.rounds + 1))
     for i, (_, at) in cfg.faults.items():

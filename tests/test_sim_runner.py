@@ -38,7 +38,7 @@ def _setup(
         dataset="synthetic", model=spec, train=TrainConfig(epochs=1, batch_size=8), chunk_elems=4
     )
     tid = c.create_task(cfg, rounds=rounds, min_participants=2, seed=0)
-    c.join_all(tid)
+    c.join_all(tid, list(SAMPLES))
     c.start(tid)
     return c, tid, [_local_data(n, i) for i, n in enumerate(SAMPLES)]
 
@@ -55,7 +55,9 @@ def test_run_task_records_rounds_refusals_and_gas(chain: EmbeddedChain, tmp_path
         for i, a in enumerate(c.participants)
     ]
     nodes += [
-        AggregatorNode("agg", c.participants[0], c.coordinator, c.store, task_id=tid),
+        AggregatorNode(
+            "agg", c.participants[0], c.coordinator, c.store, task_id=tid, disputes=c.disputes
+        ),
         KeeperNode("keeper", c.sponsor, c.coordinator, task_id=tid),
     ]
     seen: list[RoundRecord] = []
@@ -69,7 +71,7 @@ def test_run_task_records_rounds_refusals_and_gas(chain: EmbeddedChain, tmp_path
     assert [r.round for r in records] == [1, 2]
     outcomes = c.coordinator.round_outcomes(tid)
     for r, o in zip(records, outcomes, strict=True):
-        assert r.finalized and r.model_digest == o.model_digest
+        assert r.finalized and r.model_root == o.model_root
         assert r.included == 2 and r.excluded == {}
         assert r.refusals and {x.node for x in r.refusals} == {"owner-2"}
         assert all("NaN or inf" in x.error for x in r.refusals)
@@ -80,7 +82,7 @@ def test_run_task_records_rounds_refusals_and_gas(chain: EmbeddedChain, tmp_path
         for u in c.coordinator.updates(tid, r)
     )
     report = audit_all(c.coordinator, c.token, c.store)
-    assert report.passed, report.first_failure
+    assert report.passed, report.failures
 
 
 def test_run_task_stops_with_an_error_when_the_task_cannot_complete(

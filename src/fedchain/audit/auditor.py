@@ -24,6 +24,8 @@ import numpy as np
 from fedchain.aggregation import apply_aggregate, weighted_sum
 from fedchain.chain import CoordinatorClient, ExclusionReason, Fault, TokenClient
 from fedchain.codec.blob import BlobKind
+from fedchain.codec.committed import decode_committed
+from fedchain.codec.merkle import ZERO_OWNER, MerkleSumTree
 from fedchain.errors import FedchainError
 from fedchain.node.blobs import TaskBlobs
 from fedchain.node.round_inputs import RoundInputs, collect_round_inputs
@@ -127,16 +129,39 @@ def audit_task(
     return verdicts
 
 
+def _opens(blobs: TaskBlobs, kind: BlobKind, root: bytes, owner: str | bytes) -> bool:
+    """Whether what is stored under ``root`` is exactly what ``root`` commits to (valid for the
+    task or not). If not, the object vanished or was damaged after the fact: as good as missing,
+    nobody's fault the auditor can name."""
+    try:
+        blob, sums = decode_committed(
+            blobs.store.get_named(root), kind=kind, chunk_elems=blobs.config.chunk_elems
+        )
+        tree = MerkleSumTree(blob, chunk_elems=blobs.config.chunk_elems, owner=owner, sums=sums)
+    except (FedchainError, ValueError):
+        return False
+    return tree.root == bytes(root)
+
+
 def _exclusions(
-    inputs: RoundInputs, on_chain: dict[str, ExclusionReason], invalid: set[str], v: RoundVerdict
+    blobs: TaskBlobs,
+    inputs: RoundInputs,
+    on_chain: dict[str, ExclusionReason],
+    invalid: set[str],
+    v: RoundVerdict,
 ) -> None:
     for u in inputs.updates:
         p = u.participant
         left_out = p in on_chain or p in invalid
         if u.problem is not None and not left_out:
-            if u.problem == ExclusionReason.UNAVAILABLE and u.opened is None:
+            gone = u.problem in (ExclusionReason.UNAVAILABLE, ExclusionReason.MALFORMED) and not (
+                _opens(blobs, BlobKind.UPDATE, u.commitment.merkle_root, p)
+            )
+            if u.opened is None and gone:
                 v.status = "unverifiable"
-                v.notes.append(f"the update of {p} is no longer in the store; cannot recheck it")
+                v.notes.append(
+                    f"the update of {p} is no longer in the store as committed; cannot recheck it"
+                )
             else:
                 v.problems.append(f"update of {p} is invalid ({u.detail}) but was aggregated")
         if u.problem is None and p in on_chain:
@@ -153,7 +178,7 @@ def _plaintext_inputs(
     inputs = collect_round_inputs(coordinator, blobs, task_id, round)
     on_chain = coordinator.excluded(task_id, round)
     invalid = set(coordinator.invalidated(task_id, round))
-    _exclusions(inputs, on_chain, invalid, v)
+    _exclusions(blobs, inputs, on_chain, invalid, v)
     used = [
         u for u in inputs.updates if u.participant not in on_chain and u.participant not in invalid
     ]
@@ -223,13 +248,17 @@ def _check_round(
         )
     try:
         posted = blobs.get_vector(BlobKind.AGGREGATE, agg.merkle_root).values
-    except BlobNotFound:
-        v.status = "unverifiable"
-        v.notes.append("the aggregate is no longer in the store; its model is checked instead")
-        posted = expected
     except FedchainError as exc:
-        v.problems.append(f"aggregate: {exc}")
-        return
+        if not isinstance(exc, BlobNotFound) and _opens(
+            blobs, BlobKind.AGGREGATE, agg.merkle_root, ZERO_OWNER
+        ):
+            v.problems.append(f"aggregate: {exc}")  # what was posted is itself malformed
+            return
+        v.status = "unverifiable"
+        v.notes.append(
+            "the aggregate is no longer in the store as posted; its model is checked instead"
+        )
+        posted = expected
     if not np.array_equal(posted, expected):
         bad = int(np.flatnonzero(posted != expected)[0])
         v.problems.append(f"aggregate differs from Σ wᵢ·vᵢ (first at element {bad})")

@@ -124,7 +124,7 @@ def summary_table(report: DemoReport) -> Table:
 
 def audit_table(report: AuditReport) -> Table:
     t = Table(title="Audit")
-    for col in ("task", "round", "kind", "verdict", "problem"):
+    for col in ("task", "round", "kind", "verdict", "problem (or note)"):
         t.add_column(col)
     for v in report.verdicts:
         verdict = "[green]PASS" if v.passed else "[red]FAIL"
@@ -133,7 +133,8 @@ def audit_table(report: AuditReport) -> Table:
             str(v.round) if v.status != "accounting" else "-",
             v.status,
             verdict,
-            "; ".join(v.problems)[:160],
+            # every failing round's problems; a passing round's notes (e.g. why unverifiable)
+            "; ".join(v.problems or v.notes)[:160],
         )
     return t
 

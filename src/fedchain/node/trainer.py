@@ -123,6 +123,9 @@ class TrainerNode(TaskNode):
             )
             if commit is None:
                 return None
+            if self.store.has_named(commit.merkle_root):
+                self._published_round = round  # published before the restart: nothing to redo
+                return None
             base = self.coordinator.get_task(self.task_id).global_model_root
             update, _ = self.compute_update(base, round)
             vector = self.commit(update)

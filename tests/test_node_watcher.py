@@ -1,0 +1,156 @@
+"""WatcherNode on an embedded chain + local store: it leaves an honest round alone, proves a
+member's norm lie in one step (the liar is slashed and left out), and plays the sum-bisection game
+against a wrong aggregate to the end (the aggregate is voided, its bond slashed, the honest
+aggregator's post finalizes with the model an honest run gives)."""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Any
+
+import node_world as world
+
+from fedchain.chain import EmbeddedChain, Fault, GameState, GasLedger, Phase
+from fedchain.node import NodeAction
+from fedchain.sim.faults import FaultyTrainer, RogueAggregator
+from fedchain.sim.runner import run_task
+
+World = world.World
+
+
+def _world(chain: EmbeddedChain, tmp_path: Path, *, rounds: int = 1) -> World:
+    return world.make_world(chain, tmp_path, seed=19, clients=3, rounds=rounds)
+
+
+def test_watcher_leaves_an_honest_round_alone(
+    chain: EmbeddedChain, tmp_path: Path, accounting_holds: Any
+) -> None:
+    # Prepare
+    w = _world(chain, tmp_path)
+    trainers = [w.trainer(i) for i in range(3)]
+    for t in trainers:
+        t.poll()
+    w.close_commits(trainers)
+    watcher = w.watcher()
+    assert watcher.poll() is None  # nothing posted yet, nothing wrong
+    assert w.aggregator(0).poll() is not None
+
+    # Execute
+    during = watcher.poll()
+    world.past(chain, w.info().deadline)
+    after = watcher.poll()
+
+    # Assert
+    assert during is None and after is None
+    assert w.c.disputes.games(w.task_id) == []
+    assert w.c.coordinator.slashes(w.task_id) == []
+    assert w.keeper().poll() is not None and w.info().phase == Phase.COMPLETED
+    world.accounted(w, accounting_holds)
+
+
+def test_watcher_proves_a_norm_lie_and_the_liar_is_slashed(
+    chain: EmbeddedChain, tmp_path: Path, accounting_holds: Any
+) -> None:
+    # Prepare: member 2 boosts its update 4× and declares chunk sums that hide it
+    w = _world(chain, tmp_path)
+    liar = FaultyTrainer(
+        "liar",
+        w.c.participants[2],
+        w.c.coordinator,
+        w.store,
+        w.data[2],
+        task_id=w.task_id,
+        fault="norm-lie",
+        at_round=1,
+    )
+    trainers = [w.trainer(0), w.trainer(1), liar]
+    for t in trainers:
+        t.poll()
+    w.close_commits(trainers)
+    stake_before = w.c.coordinator.get_member(w.task_id, liar.address).stake
+
+    # Execute
+    proof = w.watcher().poll()
+    posted = w.aggregator(0).poll()
+
+    # Assert: proven in one step, slashed, and left out by the contract itself
+    assert isinstance(proof, NodeAction) and proof.kind == "proof"
+    assert proof.detail["kind"] == "norm-lie" and proof.detail["accused"] == liar.address
+    assert w.c.coordinator.invalidated(w.task_id, 1) == {liar.address: Fault.NORM_LIE}
+    (slash,) = w.c.coordinator.slashes(w.task_id)
+    assert slash["address"] == liar.address and slash["amount"] > 0
+    assert w.c.coordinator.get_member(w.task_id, liar.address).stake == (
+        stake_before - slash["amount"]
+    )
+    assert posted is not None and posted.detail["included"] == 2
+    assert liar.address not in w.c.coordinator.excluded(w.task_id, 1)  # no need to name it
+    weights = w.c.coordinator.round_weights(w.task_id, 1)
+    agg = w.c.coordinator.aggregate(w.task_id, 1)
+    assert agg is not None
+    assert agg.included_weight == weights[trainers[0].address] + weights[trainers[1].address]
+    assert w.watcher().poll() is None  # proven once
+    world.accounted(w, accounting_holds)
+
+
+def _run_round(w: World, rogue: RogueAggregator | None) -> list[NodeAction]:
+    """One round with every role: trainers, (rogue,) the honest aggregator, watcher, keeper."""
+    actions: list[NodeAction] = []
+    nodes: list[Any] = [w.trainer(i) for i in range(3)]
+    nodes += [rogue] if rogue is not None else []
+    nodes += [w.aggregator(0), w.watcher(), w.keeper()]
+    run_task(w.c.coordinator, w.task_id, nodes, ledger=GasLedger(), on_action=actions.append)
+    return actions
+
+
+def test_watcher_refutes_a_wrong_aggregate_by_bisection(
+    chain: EmbeddedChain, tmp_path: Path, tmp_path_factory: Any, accounting_holds: Any
+) -> None:
+    # Prepare: the same task twice, once with a rogue aggregator posting first
+    honest = _world(EmbeddedChain(), tmp_path_factory.mktemp("honest"))
+    try:
+        _run_round(honest, None)
+        (clean,) = honest.c.coordinator.round_outcomes(honest.task_id)
+    finally:
+        honest.chain.close()
+    w = _world(chain, tmp_path)
+    rogue = RogueAggregator(
+        "rogue",
+        w.c.participants[1],
+        w.c.coordinator,
+        w.store,
+        task_id=w.task_id,
+        disputes=w.c.disputes,
+        fault="wrong-aggregate",
+        at_round=1,
+    )
+    rogue_stake = w.c.coordinator.get_member(w.task_id, rogue.address).stake
+
+    # Execute
+    actions = _run_round(w, rogue)
+
+    # Assert: the game was played to the end (challenge, defences, bisections, the step proof)
+    moves = [(a.node, a.kind, a.detail.get("move")) for a in actions if a.kind != "commit"]
+    assert ("watcher", "challenge", None) in moves
+    assert ("rogue", "defend", "sum") in moves and ("watcher", "dispute", "bisect") in moves
+    assert moves.index(("watcher", "dispute", "prove")) > moves.index(
+        ("watcher", "challenge", None)
+    )
+    (game,) = w.c.disputes.games(w.task_id, 1)
+    assert game.state == GameState.RESOLVED and game.aggregator == rogue.address
+    assert [(r, a, f) for r, a, _, f in w.c.coordinator.voided(w.task_id)] == [
+        (1, rogue.address, Fault.WRONG_AGGREGATE)
+    ]
+    (slash,) = w.c.coordinator.slashes(w.task_id)
+    assert slash["address"] == rogue.address and slash["amount"] == w.info().aggregator_bond
+    assert w.c.coordinator.get_member(w.task_id, rogue.address).stake < rogue_stake
+    # ... and the honest re-post finalized: the model an honest run of the same task gives
+    (outcome,) = w.c.coordinator.round_outcomes(w.task_id)
+    posted = w.c.coordinator.aggregate(w.task_id, 1)
+    assert (
+        outcome.finalized
+        and posted is not None
+        and posted.aggregator == w.c.participants[0].address
+    )
+    assert outcome.model_root == clean.model_root
+    assert w.c.coordinator.excluded(w.task_id, 1) == {}
+    world.accounted(w, accounting_holds)
