@@ -1,9 +1,9 @@
 """End to end on anvil, as a user runs it: `fedchain demo --chain anvil --workdir W` (the console
 script, in its own process), then `fedchain audit --chain anvil --workdir W` (in-process through
 CliRunner, which saves a torch import per call; each audit still starts its own anvil from the
-state the demo left in W). A flipped byte in a round's model makes the round built on it
-unverifiable (reported, not failed); a flipped byte in the sponsor's initial model fails the
-setup. A run with a rogue aggregator is refuted on anvil and audits clean. No anvil is left
+state the demo left in W). A flipped byte in a round's model hides nothing (the auditor replays
+the next round from the model it recomputed); a flipped byte in the sponsor's initial model fails
+the setup. A run with a rogue aggregator is refuted on anvil and audits clean. No anvil is left
 behind."""
 
 from __future__ import annotations
@@ -95,10 +95,10 @@ def test_demo_then_audit_across_processes_and_tampering_is_caught(
     audit_unverifiable, out = _audit(workdir)
     blob.write_bytes(original)
 
-    # Assert: round 2 cannot be replayed (its base is gone), which is reported, not failed
+    # Assert: the auditor replays round 2 from the model it recomputed for round 1 (its root
+    # matched the chain), so a damaged model blob hides nothing: both rounds verified
     assert audit_unverifiable == 0, out
-    assert "unverifiable" in out and "previous model" in out, out
-    assert "1 rounds verified" in out, out
+    assert "2 rounds verified" in out, out
 
     # Execute: flip one byte of the sponsor's initial model, audit again
     (initial,) = [

@@ -112,6 +112,9 @@ def audit_task(
     params = coordinator.task_created(task_id)["params"]
     base_root = bytes(params["initialModelRoot"])
     credits = coordinator.rewards_credited(task_id)
+    # Models this audit recomputed and matched against their on-chain roots: a later round
+    # replays from them even when the stored blob vanished.
+    known: dict[bytes, np.ndarray] = {}
     for outcome in coordinator.round_outcomes(task_id):
         v = RoundVerdict(task_id, outcome.round, "finalized" if outcome.finalized else "aborted")
         verdicts.append(v)
@@ -120,7 +123,7 @@ def audit_task(
             continue  # the model stays; nothing was aggregated
         agg = coordinator.aggregate(task_id, outcome.round)
         v.aggregator = agg.aggregator if agg else None
-        _check_round(coordinator, blobs, task_id, outcome.round, base_root, v, info.secure)
+        _check_round(coordinator, blobs, task_id, outcome.round, base_root, v, info.secure, known)
         _check_credits(coordinator, task_id, outcome.round, outcome.reward_per_weight, credits, v)
         if outcome.model_root is not None:
             base_root = outcome.model_root  # the next round builds on the on-chain model
@@ -225,17 +228,20 @@ def _check_round(
     base_root: bytes,
     v: RoundVerdict,
     secure: bool,
+    known: dict[bytes, np.ndarray],
 ) -> None:
     agg = coordinator.aggregate(task_id, round)
     if agg is None:
         v.problems.append("finalized without an aggregate")
         return
-    try:
-        base = blobs.get_vector(BlobKind.MODEL, base_root).values
-    except FedchainError as exc:
-        v.status = "unverifiable"
-        v.notes.append(f"the previous model is not readable ({exc}); cannot replay this round")
-        return
+    base = known.get(bytes(base_root))
+    if base is None:
+        try:
+            base = blobs.get_vector(BlobKind.MODEL, base_root).values
+        except FedchainError as exc:
+            v.status = "unverifiable"
+            v.notes.append(f"the previous model is not readable ({exc}); cannot replay this round")
+            return
     recomputed = (_secure_inputs if secure else _plaintext_inputs)(
         coordinator, blobs, task_id, round, v
     )
@@ -267,6 +273,7 @@ def _check_round(
     if blobs.model_root(new_model) != agg.model_root:
         v.problems.append("the posted model root is not that of global + round(Σ wᵢ·vᵢ / Σ wᵢ)")
         return
+    known[bytes(agg.model_root)] = new_model
     info = coordinator.get_task(task_id)
     weight = coordinator.round_weight(task_id, round)
     per_weight = info.reward_per_round // weight if weight else 0

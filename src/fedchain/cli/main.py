@@ -151,8 +151,19 @@ def demo(
 
 
 @app.command()
-def audit(chain: ChainOpt = "anvil", workdir: WorkdirOpt = None) -> None:
-    """Replay every round of every task from chain + store; exit 1 naming the first failing round."""
+def audit(
+    chain: ChainOpt = "anvil",
+    workdir: WorkdirOpt = None,
+    task: Annotated[
+        Optional[list[int]],  # noqa: UP045
+        typer.Option(
+            help="Audit only this task (repeatable). Without it every task is audited, and a "
+            "task whose config is not a fedchain config (anyone can create one) is reported as "
+            "not auditable instead of failing."
+        ),
+    ] = None,
+) -> None:
+    """Replay every round from chain + store; exit 1 listing every failing round."""
     from fedchain.audit import audit_all
     from fedchain.chain import CoordinatorClient, Deployment, TokenClient, Transactor, open_chain
     from fedchain.cli.render import audit_table
@@ -175,7 +186,7 @@ def audit(chain: ChainOpt = "anvil", workdir: WorkdirOpt = None) -> None:
                 tx, deployment.coordinator, from_block=deployment.deploy_block
             )
             token = TokenClient(tx, deployment.token)
-            result = audit_all(coordinator, token, LocalDirStore(workdir / "store"))
+            result = audit_all(coordinator, token, LocalDirStore(workdir / "store"), tasks=task)
     except FedchainError as exc:
         _fail(str(exc))
     if result.passed:

@@ -254,7 +254,7 @@ def run_demo(cfg: DemoConfig, progress: Progress | None = None) -> DemoReport:
         )
 
         progress.stage("auditing every round from chain + store")
-        report = audit_all(consortium.coordinator, consortium.token, store)
+        report = audit_all(consortium.coordinator, consortium.token, store, tasks=[task_id])
 
         participant_rounds = sum(r.included for r in records if r.finalized) or 1
         round_gas = sum(r.gas_used for r in records)
