@@ -1,7 +1,7 @@
 """Bad input in secure rounds (issue 3, "Bad input"): a malformed masked vector, shares that fail
 authentication, shares for a non-neighbour, a public key copied from another owner, a second
-unmask message, a key advertised twice, secure calls on a plaintext task and a plaintext
-aggregate on a secure task. Each is refused (by the contract with its custom error, or by every
+unmask message, a key advertised twice, an advert from a member who joined mid-round, secure
+calls on a plaintext task and a plaintext aggregate on a secure task. Each is refused (by the contract with its custom error, or by every
 node reading the same chain + store), recorded where it matters, and the round still completes
 when enough honest owners remain. After each, every token is accounted for.
 
@@ -14,7 +14,7 @@ from __future__ import annotations
 import hashlib
 import json
 import os
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -23,16 +23,26 @@ import numpy as np
 import pytest
 from recording_trainer import RecordingTrainer
 
-from fedchain.aggregation import weighted_sum
+from fedchain.aggregation import apply_aggregate, weighted_sum
 from fedchain.audit import audit_all
-from fedchain.chain import AbortReason, ContractRevert, EmbeddedChain, GasLedger, Phase
+from fedchain.chain import (
+    AbortReason,
+    ContractRevert,
+    EmbeddedChain,
+    ExclusionReason,
+    GasLedger,
+    Phase,
+)
 from fedchain.codec.blob import BlobKind
+from fedchain.codec.merkle import Owner
 from fedchain.errors import FedchainError
 from fedchain.learning import ModelSpec, TrainConfig
 from fedchain.node import KeeperNode, LocalData, NodeAction, TaskBlobs, TaskConfig
+from fedchain.node.blobs import ZERO_OWNER, CommittedVector
 from fedchain.node.secure import SecureAggregatorNode, SecureRoundView
 from fedchain.secagg import ClientRound, KeyAdvert, KeyShares
-from fedchain.sim.consortium import Consortium
+from fedchain.secagg.ring import coordinate_bound, ring_bits
+from fedchain.sim.consortium import TOKEN, Consortium
 from fedchain.sim.runner import RoundRecord, run_task
 from fedchain.storage import LocalDirStore
 
@@ -65,25 +75,31 @@ class RewritingStore:
         return getattr(self.inner, name)
 
 
-class TamperingBlobs(TaskBlobs):
-    """An owner's blob writer that replaces its masked input by what ``tamper`` makes of it."""
+#: What a tamper returns: the root the owner commits (its masked input's name in the store).
+Tamper = Callable[[TaskBlobs, np.ndarray, str, int], bytes]
 
-    def __init__(
-        self,
-        store: LocalDirStore,
-        config: TaskConfig,
-        tamper: Callable[[TaskBlobs, np.ndarray, int], tuple[bytes, bytes]],
-    ) -> None:
+
+class TamperingBlobs(TaskBlobs):
+    """An owner's blob writer that replaces its masked input by what ``tamper`` stores, and
+    commits the root ``tamper`` returns."""
+
+    def __init__(self, store: LocalDirStore, config: TaskConfig, tamper: Tamper) -> None:
         super().__init__(store, config)
         self.tamper = tamper
 
     def put_vector(
-        self, kind: BlobKind, values: np.ndarray, *, ring_bits: int | None = None
-    ) -> tuple[bytes, bytes]:
+        self,
+        kind: BlobKind,
+        values: np.ndarray,
+        *,
+        owner: Owner = ZERO_OWNER,
+        ring_bits: int | None = None,
+    ) -> CommittedVector:
         if kind == BlobKind.MASKED:
-            assert ring_bits is not None
-            return self.tamper(self, values, ring_bits)
-        return super().put_vector(kind, values, ring_bits=ring_bits)
+            assert ring_bits is not None and isinstance(owner, str)
+            root = self.tamper(self, values, owner, ring_bits)
+            return CommittedVector(root, 0, b"", None)  # type: ignore[arg-type]
+        return super().put_vector(kind, values, owner=owner, ring_bits=ring_bits)
 
 
 def _shares_rewriter(
@@ -128,6 +144,18 @@ class World:
     def addr(self, i: int) -> str:
         return str(self.c.participants[i].address)
 
+    def weight(self, i: int) -> int:
+        """Owner ``i``'s aggregation weight, as the chain fixed it at its join."""
+        return self.co.get_member(self.task_id, self.addr(i)).weight
+
+    def join(self, i: int, declared: int) -> None:
+        """Owner ``i`` joins (its stake priced by ``declared``)."""
+        info = self.co.get_task(self.task_id)
+        member = self.c.participants[i]
+        stake = info.stake_amount + info.stake_per_sample * declared
+        self.c.token.approve(member, self.co.address, stake)
+        self.co.join(member, self.task_id, declared)
+
     def trainer(self, i: int, store: Any = None) -> RecordingTrainer:
         return RecordingTrainer(
             f"owner-{i}",
@@ -162,34 +190,64 @@ class World:
         raise AssertionError(f"never reached {phase.name}")
 
 
-def _world(chain: EmbeddedChain, tmp_path: Path, *, members: int = 5, secure: bool = True) -> World:
+def _world(
+    chain: EmbeddedChain,
+    tmp_path: Path,
+    *,
+    members: int = 5,
+    joined: int | None = None,
+    secure: bool = True,
+    declared: Sequence[int] | None = None,
+    weight_cap_pct: int = 200,
+    rounds: int = 1,
+) -> World:
+    """A started task; the first ``joined`` (default: all) of ``members`` owners joined before
+    the start, owner i declaring ``declared[i]`` samples (default: its true count SAMPLES[i])."""
     store = LocalDirStore(tmp_path / "store")
     c = Consortium.create(chain, store, num_participants=members, seed=41)
     spec = ModelSpec(arch="logreg", input_dim=4, num_classes=2)
     cfg = TaskConfig.build(
         dataset="synthetic", model=spec, train=TrainConfig(epochs=1, batch_size=8), chunk_elems=4
     )
-    tid = c.create_task(cfg, rounds=1, min_participants=3, seed=0, secure_aggregation=secure)
-    c.join_all(tid)
+    tid = c.create_task(
+        cfg,
+        rounds=rounds,
+        min_participants=3,
+        seed=0,
+        secure_aggregation=secure,
+        weight_cap_pct=weight_cap_pct,
+    )
+    w = World(chain, store, c, cfg, tid)
+    counts = list(SAMPLES[:members] if declared is None else declared)
+    for i in range(members if joined is None else joined):
+        w.join(i, counts[i])
     c.start(tid)
-    return World(chain, store, c, cfg, tid)
+    if declared is None and weight_cap_pct == 200:
+        # every true count is under the cap (200 % of the median): weights are the counts
+        assert [w.weight(i) for i in range(members if joined is None else joined)] == [
+            SAMPLES[i] for i in range(members if joined is None else joined)
+        ]
+    return w
 
 
-def _sum_of(trainers: list[RecordingTrainer], indices: list[int]) -> tuple[np.ndarray, int]:
-    weights = [SAMPLES[i] for i in indices]
+def _sum_of(
+    w: World, trainers: list[RecordingTrainer], indices: list[int]
+) -> tuple[np.ndarray, int]:
+    """Σ wᵢ·vᵢ and Σ wᵢ over ``indices``, with the weights the chain fixed."""
+    weights = [w.weight(i) for i in indices]
     return weighted_sum([trainers[i].updates[1] for i in indices], weights), sum(weights)
 
 
 def _assert_round_completed_with(
     w: World, trainers: list[RecordingTrainer], included: list[int]
 ) -> None:
-    """Round 1 finalized on exactly Σ nᵢ·vᵢ over ``included``, and the audit agrees."""
-    (outcome,) = w.co.round_outcomes(w.task_id)
+    """Round 1 finalized on exactly Σ wᵢ·vᵢ over ``included``, and the audit agrees."""
+    outcome = w.co.round_outcomes(w.task_id)[0]
     assert outcome.finalized, f"round aborted: {outcome.abort_reason!r}"
-    expected, samples = _sum_of(trainers, included)
+    expected, weight = _sum_of(w, trainers, included)
     agg = w.co.aggregate(w.task_id, 1)
-    assert agg is not None and agg.total_samples == samples
-    posted = w.blobs.get_vector(BlobKind.AGGREGATE, agg.blob_digest).values
+    assert agg is not None and agg.included_weight == weight
+    posted = w.blobs.get_vector(BlobKind.AGGREGATE, agg.merkle_root).values
     assert np.array_equal(posted, expected)
     report = audit_all(w.co, w.c.token, w.store)
     assert report.passed, report.first_failure
@@ -198,44 +256,76 @@ def _assert_round_completed_with(
 # ------------------------------------------------------------------ malformed masked input
 
 
-def _short(blobs: TaskBlobs, values: np.ndarray, bits: int) -> tuple[bytes, bytes]:
-    return TaskBlobs.put_vector(blobs, BlobKind.MASKED, values[:-1], ring_bits=bits)
+def _put(blobs: TaskBlobs, values: np.ndarray, owner: str, bits: int) -> bytes:
+    return TaskBlobs.put_vector(blobs, BlobKind.MASKED, values, owner=owner, ring_bits=bits).root
 
 
-def _long(blobs: TaskBlobs, values: np.ndarray, bits: int) -> tuple[bytes, bytes]:
-    longer = np.append(values, values[:1])
-    return TaskBlobs.put_vector(blobs, BlobKind.MASKED, longer, ring_bits=bits)
+def _short(blobs: TaskBlobs, values: np.ndarray, owner: str, bits: int) -> bytes:
+    return _put(blobs, values[:-1], owner, bits)
 
 
-def _wider_ring(blobs: TaskBlobs, values: np.ndarray, bits: int) -> tuple[bytes, bytes]:
-    return TaskBlobs.put_vector(blobs, BlobKind.MASKED, values, ring_bits=bits + 1)
+def _long(blobs: TaskBlobs, values: np.ndarray, owner: str, bits: int) -> bytes:
+    return _put(blobs, np.append(values, values[:1]), owner, bits)
 
 
-def _not_a_blob(blobs: TaskBlobs, values: np.ndarray, bits: int) -> tuple[bytes, bytes]:
-    digest = blobs.store.put(b"FCV1 this is no masked input " + values.tobytes()[:8])
-    return digest, digest
+def _wider_ring(blobs: TaskBlobs, values: np.ndarray, owner: str, bits: int) -> bytes:
+    return _put(blobs, values, owner, bits + 1)
 
 
-def _wrong_root(blobs: TaskBlobs, values: np.ndarray, bits: int) -> tuple[bytes, bytes]:
-    _, digest = TaskBlobs.put_vector(blobs, BlobKind.MASKED, values, ring_bits=bits)
-    return hashlib.sha256(b"a root for some other blob").digest(), digest
+def _not_a_blob(blobs: TaskBlobs, values: np.ndarray, owner: str, bits: int) -> bytes:
+    garbage = b"FCV1 this is no masked input " + values.tobytes()[:8]
+    root = hashlib.sha256(garbage).digest()
+    blobs.store.put_named(root, garbage)
+    return root
+
+
+def _under_another_root(blobs: TaskBlobs, values: np.ndarray, owner: str, bits: int) -> bytes:
+    """The honest masked input, stored under (and committed as) a root it does not open to."""
+    vector = TaskBlobs.commit_vector(blobs, BlobKind.MASKED, values, owner=owner, ring_bits=bits)
+    root = hashlib.sha256(b"a root for some other blob").digest()
+    blobs.store.put_named(root, vector.data)
+    return root
+
+
+def _another_owners(blobs: TaskBlobs, values: np.ndarray, owner: str, bits: int) -> bytes:
+    """The honest masked input, committed with a root bound to another address."""
+    return _put(blobs, values, "0x" + "11" * 20, bits)
+
+
+def _missing(blobs: TaskBlobs, values: np.ndarray, owner: str, bits: int) -> bytes:
+    """A root committed to, with nothing ever stored under it."""
+    return TaskBlobs.commit_vector(blobs, BlobKind.MASKED, values, owner=owner, ring_bits=bits).root
+
+
+MALFORMED, UNAVAILABLE = ExclusionReason.MALFORMED, ExclusionReason.UNAVAILABLE
 
 
 @pytest.mark.parametrize(
-    "tamper",
-    [_short, _long, _wider_ring, _not_a_blob, _wrong_root],
+    ("tamper", "reason"),
+    [
+        (_short, MALFORMED),
+        (_long, MALFORMED),
+        (_wider_ring, MALFORMED),
+        (_not_a_blob, MALFORMED),
+        (_under_another_root, MALFORMED),
+        (_another_owners, MALFORMED),
+        (_missing, UNAVAILABLE),
+    ],
     ids=[
         "one word short",
         "one word long",
         "ring one bit wider",
         "not a vector blob",
         "root does not match",
+        "bound to another owner",
+        "never stored",
     ],
 )
 def test_malformed_masked_input_is_excluded_on_chain_and_the_round_completes(
     chain: EmbeddedChain,
     tmp_path: Path,
-    tamper: Callable[[TaskBlobs, np.ndarray, int], tuple[bytes, bytes]],
+    tamper: Tamper,
+    reason: ExclusionReason,
     accounting_holds: Any,
 ) -> None:
     # Prepare: owner 0 commits to a malformed masked input; owners 1-4 behave
@@ -246,18 +336,32 @@ def test_malformed_masked_input_is_excluded_on_chain_and_the_round_completes(
     # Execute
     records = w.run(trainers)
 
-    # Assert: committed, excluded on-chain with a reason, not withheld, earns nothing
+    # Assert: committed, excluded on-chain with a reason, not withheld, earns nothing; the
+    # reward is shared over the committed weight, so its share stays in the pool
     evil = w.addr(EVIL)
     assert evil in {u.participant for u in w.co.updates(w.task_id, 1)}
-    assert w.co.excluded(w.task_id, 1) == [evil]
+    assert w.co.excluded(w.task_id, 1) == {evil: reason}
     assert set(records[0].excluded) == {evil} and records[0].excluded[evil]
     assert w.co.withheld(w.task_id, 1) == []
     _assert_round_completed_with(w, trainers, [1, 2, 3, 4])
-    rps = w.co.reward_per_sample(w.task_id, 1)
+    _assert_paid_all_but(w, EVIL)
+    assert accounting_holds(w.co, w.c.token)
+
+
+def _assert_paid_all_but(w: World, left_out: int) -> None:
+    """Round 1 paid weight × (reward // committed weight) to owners 0-4 but ``left_out``, whose
+    share stayed in the pool; every stake is what its owner paid at join."""
+    info = w.co.get_task(w.task_id)
+    rpw = w.co.reward_per_weight(w.task_id, 1)
+    assert rpw == info.reward_per_round // sum(w.weight(i) for i in range(5))
+    stakes = w.co.stakes_paid(w.task_id)
+    paid = 0
     for i in range(5):
         m = w.co.get_member(w.task_id, w.addr(i))
-        assert m.claimable + m.pending == (0 if i == EVIL else SAMPLES[i] * rps)
-    assert accounting_holds(w.co, w.c.token)
+        assert m.claimable + m.pending == (0 if i == left_out else w.weight(i) * rpw)
+        assert m.stake == stakes[w.addr(i)]
+        paid += m.claimable + m.pending
+    assert info.pool == info.reward_per_round * info.num_rounds - paid
 
 
 # ------------------------------------------------------------------ key shares
@@ -293,7 +397,7 @@ def test_a_share_failing_authentication_is_recorded_by_its_recipient_and_the_rou
     complaints = w.view().complaints
     assert set(complaints) == {victim} and set(complaints[victim].seeds) == {evil}
     assert w.view().excluded_by_complaints == {}  # one complaint of four: still rebuildable
-    assert w.co.excluded(w.task_id, 1) == [] and w.co.withheld(w.task_id, 1) == []
+    assert w.co.excluded(w.task_id, 1) == {} and w.co.withheld(w.task_id, 1) == []
     _assert_round_completed_with(w, trainers, [0, 1, 2, 3, 4])
     assert accounting_holds(w.co, w.c.token)
 
@@ -326,16 +430,12 @@ def test_an_owner_whose_shares_fail_for_every_neighbour_is_left_out_and_the_roun
     complained = {a.node for a in w.actions if a.kind == "complain"}
     assert complained == {f"owner-{i}" for i in range(1, 5)}
     assert evil in view.u3 and set(view.excluded_by_complaints) == {evil}
-    assert w.co.excluded(w.task_id, 1) == [evil] and records[0].excluded[evil]
+    assert w.co.excluded(w.task_id, 1) == {evil: MALFORMED} and records[0].excluded[evil]
     for msg in view.unmask_messages.values():
         assert evil not in msg.self_mask_shares
     assert all(evil in m.pairwise_seeds for w_, m in view.unmask_messages.items() if w_ != evil)
     _assert_round_completed_with(w, trainers, [1, 2, 3, 4])
-    rps = w.co.reward_per_sample(w.task_id, 1)
-    for i in range(5):
-        m = w.co.get_member(w.task_id, w.addr(i))
-        assert m.claimable + m.pending == (0 if i == EVIL else SAMPLES[i] * rps)
-        assert m.stake == w.co.get_task(w.task_id).stake_amount
+    _assert_paid_all_but(w, EVIL)
     assert accounting_holds(w.co, w.c.token)
 
 
@@ -436,7 +536,7 @@ def test_a_key_advertised_twice_is_refused_and_the_first_advert_stands(
     w.run(trainers)
 
     # Assert
-    assert refused.value.error == "AlreadySubmitted"
+    assert refused.value.error == "CoordinatorAlreadySubmitted"
     assert refused.value.args_by_name["phase"] == Phase.ADVERTISE
     assert refused.value.args_by_name["account"] == w.addr(EVIL)
     assert advertised == 1 and again is None
@@ -467,7 +567,7 @@ def test_a_second_unmask_message_is_refused_and_the_first_stands(
     w.run(trainers)
 
     # Assert
-    assert refused.value.error == "AlreadySubmitted"
+    assert refused.value.error == "CoordinatorAlreadySubmitted"
     assert refused.value.args_by_name["phase"] == Phase.UNMASK
     assert refused.value.args_by_name["account"] == w.addr(EVIL)
     assert info.phase == Phase.UNMASK and info.unmasked == 1 and again is None
@@ -488,11 +588,11 @@ def test_secure_phases_on_a_plaintext_task_are_refused(
     digest = w.store.put(b"not a message")
     calls = {
         "advertise_keys": lambda: w.co.advertise_keys(member, w.task_id, 1, digest),
-        "share_keys": lambda: w.co.share_keys(member, w.task_id, 1, digest, 10),
+        "share_keys": lambda: w.co.share_keys(member, w.task_id, 1, digest),
         "complain": lambda: w.co.complain(member, w.task_id, 1, digest),
         "unmask": lambda: w.co.unmask(member, w.task_id, 1, digest),
         "post_secure_aggregate": lambda: w.co.post_secure_aggregate(
-            member, w.task_id, 1, digest, digest, digest
+            member, w.task_id, 1, digest, digest, {}, []
         ),
     }
     before = w.co.get_task(w.task_id)
@@ -505,7 +605,7 @@ def test_secure_phases_on_a_plaintext_task_are_refused(
         errors[name] = refused.value.error
 
     # Assert
-    assert errors == dict.fromkeys(calls, "NotSecure")
+    assert errors == dict.fromkeys(calls, "CoordinatorNotSecure")
     assert w.co.get_task(w.task_id) == before
     for event in ("KeysAdvertised", "KeysShared", "SharesComplained", "UnmaskSharesPosted"):
         assert w.co.phase_digests(w.task_id, 1, event) == {}
@@ -516,9 +616,13 @@ def _plaintext_post(w: World) -> ContractRevert:
     """Post the round's (correct) aggregate through the plaintext entry point."""
     view = w.view()
     total = view.aggregate()
-    root, digest = w.blobs.put_vector(BlobKind.AGGREGATE, total)
+    root = w.blobs.put_vector(BlobKind.AGGREGATE, total).root
+    base = w.blobs.get_vector(BlobKind.MODEL, w.co.get_task(w.task_id).global_model_root).values
+    model_root = w.blobs.put_vector(
+        BlobKind.MODEL, apply_aggregate(base, total, view.total_samples())
+    ).root
     with pytest.raises(ContractRevert) as refused:
-        w.co.post_aggregate(w.c.participants[AGGREGATOR], w.task_id, 1, root, digest, digest, [])
+        w.co.post_aggregate(w.c.participants[AGGREGATOR], w.task_id, 1, root, model_root, {})
     return refused.value
 
 
@@ -536,7 +640,7 @@ def test_a_plaintext_aggregate_on_a_secure_task_is_refused(
     w.run(trainers)
 
     # Assert: nothing was posted; the secure aggregator then completes the round
-    assert after is None
+    assert after is None and refused.error == "CoordinatorSecureTask"
     assert w.co.get_task(w.task_id).phase == Phase.COMPLETED
     assert len([a for a in w.actions if a.kind == "aggregate"]) == 1
     assert refused.operation == "post_aggregate"
@@ -555,57 +659,103 @@ def test_a_plaintext_aggregate_on_a_secure_task_is_refused_with_an_error_that_sa
     # Execute
     refused = _plaintext_post(w)
 
-    # Assert: a phase error must name a phase other than the one the task is in
+    # Assert: the error says the task is a secure one (a phase error, had it been one, must
+    # name a phase other than the one the task is in)
     args = refused.args_by_name
-    assert refused.error != "WrongPhase" or args["expected"] != args["actual"], (
+    assert refused.error != "CoordinatorWrongPhase" or args["expected"] != args["actual"], (
         f"refused with the self-contradictory {refused}"
     )
+    assert refused.error == "CoordinatorSecureTask", refused
+    assert args["taskId"] == w.task_id
 
 
-# ------------------------------------------------------------------ declared samples, complaints
+# ------------------------------------------------------------------ weights, joins, complaints
 
 
-def test_key_shares_declaring_no_samples_are_refused(chain: EmbeddedChain, tmp_path: Path) -> None:
-    # Prepare: everyone has advertised keys
-    w = _world(chain, tmp_path)
-    trainers = [w.trainer(i) for i in range(5)]
-    w.poll_until(trainers, Phase.SHARE)
-    digest = w.store.put(b"shares")
-
-    # Execute
-    errors = []
-    for samples in (0, 2**24):
-        with pytest.raises(ContractRevert) as refused:
-            w.co.share_keys(w.c.participants[EVIL], w.task_id, 1, digest, samples)
-        errors.append((refused.value.error, refused.value.args_by_name["samples"]))
-
-    # Assert: refused, naming the count; nothing recorded
-    assert errors == [("InvalidSampleCount", 0), ("InvalidSampleCount", 2**24)]
-    assert w.co.phase_digests(w.task_id, 1, "KeysShared") == {}
-    assert w.co.get_task(w.task_id).shared == 0
-
-
-def test_a_commit_declaring_other_samples_than_the_key_shares_is_refused(
-    chain: EmbeddedChain, tmp_path: Path, accounting_holds: Any
+@pytest.mark.parametrize(
+    ("weight_cap_pct", "declared", "weights"),
+    [
+        # median 37, cap 200 % of it: owner 2's inflated count buys weight 74, not 1000
+        (200, (23, 37, 1000, 29, 44), (23, 37, 74, 29, 44)),
+        # no cap percentage: uniform weights
+        (0, (23, 37, 1000, 29, 44), (1, 1, 1, 1, 1)),
+    ],
+    ids=["capped at 200 % of the median", "uniform"],
+)
+def test_key_shares_carry_each_members_on_chain_weight_which_masks_and_sizes_the_ring(
+    chain: EmbeddedChain,
+    tmp_path: Path,
+    weight_cap_pct: int,
+    declared: tuple[int, ...],
+    weights: tuple[int, ...],
+    accounting_holds: Any,
 ) -> None:
-    # Prepare: everyone shared keys (declaring its true sample count)
-    w = _world(chain, tmp_path)
+    # Prepare: five owners join declaring ``declared`` (owner 2 inflates its count; it holds
+    # 51 samples); weights are fixed at join, so the key shares no longer carry a count
+    w = _world(chain, tmp_path, declared=declared, weight_cap_pct=weight_cap_pct)
     trainers = [w.trainer(i) for i in range(5)]
-    w.poll_until(trainers, Phase.COMMIT)
-    declared = w.co.shared_samples(w.task_id, 1)
-    digest = w.store.put(b"masked")
 
-    # Execute: owner 0 claims one more sample at commit than it declared (which sized the ring)
-    with pytest.raises(ContractRevert) as refused:
-        w.co.commit_update(w.c.participants[EVIL], w.task_id, 1, digest, digest, SAMPLES[EVIL] + 1)
+    # Execute: up to the masked inputs, then to the end
+    w.poll_until(trainers, Phase.COMMIT)
+    shared = w.co.shared_samples(w.task_id, 1)
+    bits = w.view().ring_bits
     w.run(trainers)
 
-    # Assert
-    assert declared == {w.addr(i): SAMPLES[i] for i in range(5)}
-    assert refused.value.error == "SampleCountChanged"
-    assert refused.value.args_by_name["declared"] == SAMPLES[EVIL]
-    assert refused.value.args_by_name["committed"] == SAMPLES[EVIL] + 1
+    # Assert: KeysShared carried each member's on-chain weight (the capped one), the ring was
+    # sized by those weights, and the aggregate is Σ wᵢ·vᵢ with them, rewards likewise
+    assert [w.weight(i) for i in range(5)] == list(weights)
+    assert shared == {w.addr(i): weights[i] for i in range(5)}
+    assert w.co.member_weights(w.task_id) == shared
+    cfg = w.cfg
+    assert bits == ring_bits(coordinate_bound(cfg.clip_norm, cfg.frac_bits), sum(weights))
     _assert_round_completed_with(w, trainers, [0, 1, 2, 3, 4])
+    rpw = w.co.reward_per_weight(w.task_id, 1)
+    assert rpw == w.co.get_task(w.task_id).reward_per_round // sum(weights)
+    for i in range(5):
+        m = w.co.get_member(w.task_id, w.addr(i))
+        assert m.claimable + m.pending == weights[i] * rpw
+    # the stake is priced by the declared count, whatever the weight
+    plan_stake = w.co.get_task(w.task_id)
+    assert w.co.stakes_paid(w.task_id)[w.addr(2)] == (
+        plan_stake.stake_amount + plan_stake.stake_per_sample * declared[2]
+    )
+    assert plan_stake.stake_amount == 100 * TOKEN
+    assert accounting_holds(w.co, w.c.token)
+
+
+def test_a_member_joining_mid_round_cannot_advertise_in_it_and_takes_part_in_the_next(
+    chain: EmbeddedChain, tmp_path: Path, accounting_holds: Any
+) -> None:
+    # Prepare: owners 0-4 joined before the start; owner 5 joins while round 1 takes adverts
+    w = _world(chain, tmp_path, members=6, joined=5, rounds=2)
+    w.join(5, SAMPLES[5])
+    newcomer = w.c.participants[5]
+    digest = w.store.put(
+        ClientRound(task_id=w.task_id, round=1, address=newcomer.address).advertise().to_bytes()
+    )
+    trainers = [w.trainer(i) for i in range(6)]
+
+    # Execute: owner 5 tries to advertise in round 1, directly and through its node; then the
+    # task runs to its end
+    assert w.co.get_task(w.task_id).phase == Phase.ADVERTISE
+    with pytest.raises(ContractRevert) as refused:
+        w.co.advertise_keys(newcomer, w.task_id, 1, digest)
+    polled = trainers[5].poll()
+    records = w.run(trainers)
+
+    # Assert: refused (it may not commit to the round it joined in), its node knew and did not
+    # try; round 1 completed without it, round 2 with it at its on-chain weight
+    assert refused.value.error == "CoordinatorAlreadyCommitted"
+    assert refused.value.args_by_name["account"] == newcomer.address
+    assert refused.value.args_by_name["round"] == 1
+    assert polled is None
+    assert [r.refusals for r in records] == [[], []]
+    assert newcomer.address not in w.co.phase_digests(w.task_id, 1, "KeysAdvertised")
+    _assert_round_completed_with(w, trainers, [0, 1, 2, 3, 4])
+    assert w.co.shared_samples(w.task_id, 2)[newcomer.address] == w.weight(5) == SAMPLES[5]
+    assert newcomer.address in {u.participant for u in w.co.updates(w.task_id, 2)}
+    assert [o.finalized for o in w.co.round_outcomes(w.task_id)] == [True, True]
+    assert audit_all(w.co, w.c.token, w.store).passed
     assert accounting_holds(w.co, w.c.token)
 
 
@@ -631,9 +781,9 @@ def test_complaints_are_accepted_once_per_round_and_only_before_ones_own_commit(
         w.co.complain(w.c.participants[VICTIM], w.task_id, 1, digest)
 
     # Assert
-    assert too_early.value.error == "WrongPhase"
-    assert after_commit.value.error == "AlreadyCommitted"
-    assert twice.value.error == "AlreadySubmitted"
+    assert too_early.value.error == "CoordinatorWrongPhase"
+    assert after_commit.value.error == "CoordinatorAlreadyCommitted"
+    assert twice.value.error == "CoordinatorAlreadySubmitted"
     assert w.co.phase_digests(w.task_id, 1, "SharesComplained") == {w.addr(VICTIM): digest}
 
 
@@ -667,7 +817,7 @@ def test_an_excluded_owner_plus_a_silent_neighbour_aborts_the_round_cleanly(
     nodes: list[Any] = [*trainers]
     nodes[VICTIM] = _WithholdsUnmask(trainers[VICTIM])
     stakes = {i: w.co.get_member(w.task_id, w.addr(i)).stake for i in range(5)}
-    model_before = w.co.get_task(w.task_id).global_model_digest
+    model_before = w.co.get_task(w.task_id).global_model_root
 
     # Execute
     w.run(nodes)
@@ -684,7 +834,7 @@ def test_an_excluded_owner_plus_a_silent_neighbour_aborts_the_round_cleanly(
         view.aggregate()
     (outcome,) = w.co.round_outcomes(w.task_id)
     assert not outcome.finalized and outcome.abort_reason == AbortReason.NO_AGGREGATE
-    assert w.co.get_task(w.task_id).global_model_digest == model_before
+    assert w.co.get_task(w.task_id).global_model_root == model_before
     for i in range(5):
         m = w.co.get_member(w.task_id, w.addr(i))
         assert m.stake == stakes[i] and m.claimable + m.pending == 0

@@ -6,8 +6,9 @@ The rule under test (issue 3; ``fedchain.secagg``: "the round survives dropouts 
 Shamir threshold"): with U1 ⊇ U2 ⊇ U3 ⊇ U4 the owners that advertised keys, shared them, sent
 a masked input and posted unmask shares, a round whose on-chain sets all reach minParticipants
 completes iff |U4| ≥ t, the round's Shamir threshold; otherwise it aborts on-chain. In a
-completed round the owners of U3 \\ U4 are recorded as withheld and their inputs are in the sum;
-an aborted round leaves the model as it was for the next round; stakes and rewards all add up.
+completed round the owners of U3 \\ U4 are recorded as withheld and their inputs are in the sum
+(each at the weight the chain fixed when its owner joined); an aborted round leaves the model as
+it was for the next round; stakes (priced by the declared counts) and rewards all add up.
 """
 
 from __future__ import annotations
@@ -98,8 +99,12 @@ def _run(chain: EmbeddedChain, tmp_path: Path, plan: SeededPlan, rounds: int) ->
         secure_aggregation=True,
     )
     balances = {a.address: c.token.balance_of(a.address) for a in c.participants}
-    c.join_all(tid)
+    c.join_all(tid, list(SAMPLES))
     c.start(tid)
+    # every count is under the cap (200 % of the median): each weight is the declared count
+    assert c.coordinator.member_weights(tid) == {
+        a.address: n for a, n in zip(c.participants, SAMPLES, strict=True)
+    }
     trainers = [
         RecordingTrainer(f"owner-{i}", a, c.coordinator, store, _local_data(n, i), task_id=tid)
         for i, (a, n) in enumerate(zip(c.participants, SAMPLES, strict=True))
@@ -152,7 +157,7 @@ def _round_opened(run: Run) -> dict[int, bytes]:
     co = run.c.coordinator
     logs = co.contract.events.RoundOpened().get_logs(from_block=co.from_block)
     return {
-        int(e["args"]["round"]): bytes(e["args"]["globalModelDigest"])
+        int(e["args"]["round"]): bytes(e["args"]["globalModelRoot"])
         for e in logs
         if int(e["args"]["taskId"]) == run.task_id
     }
@@ -167,8 +172,8 @@ def _check_rounds(run: Run, plan: SeededPlan) -> list[str]:
     problems: list[str] = []
     if sorted(outcomes) != list(range(1, run.rounds + 1)):
         return [f"rounds ended: {sorted(outcomes)}, expected 1..{run.rounds}"]
-    model_digest_before = bytes(co.task_created(tid)["initialModelDigest"])
-    model = run.blobs.get_vector(BlobKind.MODEL, model_digest_before).values
+    model_root_before = bytes(co.task_created(tid)["params"]["initialModelRoot"])
+    model = run.blobs.get_vector(BlobKind.MODEL, model_root_before).values
     for r in range(1, run.rounds + 1):
         pattern = plan.pattern(r)
         want = _expected(run, pattern, r)
@@ -189,7 +194,7 @@ def _check_rounds(run: Run, plan: SeededPlan) -> list[str]:
             if ctx.k != len(ctx.participants) - 1:
                 problems.append(f"{where}: not a complete graph (k = {ctx.k}); rule assumes one")
         # the next round opens on the model this round leaves
-        if r > 1 and opened.get(r) != model_digest_before:
+        if r > 1 and opened.get(r) != model_root_before:
             problems.append(f"{where}: opened on another model than round {r - 1} left")
         o = outcomes[r]
         if o.finalized != want.finalized or o.abort_reason != want.abort_reason:
@@ -205,34 +210,36 @@ def _check_rounds(run: Run, plan: SeededPlan) -> list[str]:
             expected_sum = weighted_sum(
                 [run.trainers[i].updates[r] for i in included], [SAMPLES[i] for i in included]
             )
-            samples = sum(SAMPLES[i] for i in included)
+            weight = sum(SAMPLES[i] for i in included)
             posted = (
                 None
                 if agg is None
-                else run.blobs.get_vector(BlobKind.AGGREGATE, agg.blob_digest).values
+                else run.blobs.get_vector(BlobKind.AGGREGATE, agg.merkle_root).values
             )
             if (
                 agg is None
-                or agg.total_samples != samples
+                or agg.included_weight != weight
                 or not np.array_equal(posted, expected_sum)  # type: ignore[arg-type]
             ):
-                problems.append(f"{where}: the aggregate is not Σ nᵢ·vᵢ over U3 {included}")
-            model = apply_aggregate(model, expected_sum, samples)
-            if o.model_digest != run.blobs.model_digest(model):
+                problems.append(f"{where}: the aggregate is not Σ wᵢ·vᵢ over U3 {included}")
+            model = apply_aggregate(model, expected_sum, weight)
+            if o.model_root != run.blobs.model_root(model):
                 problems.append(f"{where}: the model is not the plaintext rule's")
-            model_digest_before = o.model_digest
+            model_root_before = o.model_root  # type: ignore[assignment]
         else:
             if withheld or co.aggregate(tid, r) is not None:
                 problems.append(f"{where}: aborted yet withheld {withheld} / an aggregate recorded")
-            model_digest_before = opened.get(r, b"")
+            model_root_before = opened.get(r, b"")
     return problems
 
 
 def _money_problems(run: Run) -> list[str]:
-    """Stakes intact, each owner owed exactly its finalized rounds' rewards, pool keeps the rest;
-    then everyone leaves with exactly that and the coordinator ends up holding nothing."""
+    """Stakes intact, each owner owed exactly its finalized rounds' rewards (weight × reward per
+    weight, shared over the committed weight), pool keeps the rest; then everyone leaves with
+    exactly that and the coordinator ends up holding nothing."""
     co, tid = run.c.coordinator, run.task_id
     info = co.get_task(tid)
+    weights = co.member_weights(tid)
     problems: list[str] = []
     owed = {a.address: 0 for a in run.c.participants}
     paid = 0
@@ -240,20 +247,22 @@ def _money_problems(run: Run) -> list[str]:
         if not o.finalized:
             continue
         excluded = set(co.excluded(tid, o.round))
-        ups = [u for u in co.updates(tid, o.round) if u.participant not in excluded]
-        rps = info.reward_per_round // sum(u.samples for u in ups)
-        if co.reward_per_sample(tid, o.round) != rps:
-            problems.append(f"round {o.round}: reward per sample is not reward // samples")
-        for u in ups:
-            owed[u.participant] += u.samples * rps
-        paid += rps * sum(u.samples for u in ups)
+        committed = [u.participant for u in co.updates(tid, o.round)]
+        rpw = info.reward_per_round // sum(weights[p] for p in committed)
+        if co.reward_per_weight(tid, o.round) != rpw:
+            problems.append(f"round {o.round}: reward per weight is not reward // committed weight")
+        for p in committed:
+            if p not in excluded:
+                owed[p] += weights[p] * rpw
+                paid += weights[p] * rpw
     if info.pool != info.reward_per_round * run.rounds - paid:
         problems.append(f"pool {info.pool}, expected {info.reward_per_round * run.rounds - paid}")
     verdict = accounting_verdict(co, run.c.token, [tid])
     problems += verdict.problems
-    for acct in run.c.participants:
+    for acct, n in zip(run.c.participants, SAMPLES, strict=True):
         m = co.get_member(tid, acct.address)
-        if m.stake != PLAN.stake * TOKEN or m.claimable + m.pending != owed[acct.address]:
+        stake = PLAN.stake * TOKEN + PLAN.stake_per_sample_milli * TOKEN // 1000 * n
+        if m.stake != stake or m.claimable + m.pending != owed[acct.address]:
             problems.append(f"{acct.address}: stake {m.stake}, owed {m.claimable + m.pending}")
         co.leave_task(acct, tid)
         back = run.c.token.balance_of(acct.address) - run.balances[acct.address]
@@ -308,7 +317,7 @@ def test_below_the_threshold_the_round_aborts_and_the_next_starts_from_the_last_
         (1, False, AbortReason.NO_AGGREGATE),
         (2, True, None),
     ]
-    assert opened[2] == opened[1] == bytes(co.task_created(tid)["initialModelDigest"])
+    assert opened[2] == opened[1] == bytes(co.task_created(tid)["params"]["initialModelRoot"])
     assert co.withheld(tid, 1) == []
     assert [c for c in co.rewards_credited(tid) if c[0] == 1] == []
     assert report.passed, report.first_failure

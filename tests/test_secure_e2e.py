@@ -21,7 +21,7 @@ from anvil_procs import audit_anvil as _audit
 from fedchain.chain import CoordinatorClient, Deployment, Transactor, open_chain
 from fedchain.codec.blob import HEADER_SIZE, MAGIC, BlobKind
 from fedchain.sim.consortium import TokenPlan
-from fedchain.sim.demo import DemoConfig, run_demo
+from fedchain.sim.demo import DemoConfig, ParticipantReward, run_demo
 from fedchain.sim.faults import DropoutPlan
 
 FEDCHAIN = Path(sys.executable).with_name("fedchain")
@@ -29,7 +29,8 @@ ABORT_REASONS = {"TOO_FEW_UPDATES", "NO_AGGREGATE"}
 
 
 def _vector_blobs(store: Path) -> dict[BlobKind, set[str]]:
-    """Stored vector blobs by the kind their header declares (magic b"FCV1", kind at byte 4)."""
+    """Stored vector blobs by the kind their header declares (magic b"FCV1", kind at byte 4);
+    each is named by its Merkle-sum root."""
     out: dict[BlobKind, set[str]] = {}
     for path in store.rglob("*"):
         if not path.is_file() or path.name.startswith("."):
@@ -76,8 +77,8 @@ def test_secure_demo_with_dropouts_audits_and_learns(tmp_path: Path) -> None:
         assert r["included"] == len(survivors), r
         assert set(r["withheld"]) == withheld, r  # type: ignore[call-overload]
         assert r["excluded"] == [], r
-    # nobody lost a stake; no plaintext update was ever stored
-    assert {p.stake_returned for p in report.rewards} == {float(TokenPlan().stake)}
+    # nobody lost a stake (each priced by its declared count); no plaintext update was stored
+    _assert_stakes_returned(report.rewards)
     assert sum(p.rewards for p in report.rewards) > 0
     kinds = _vector_blobs(tmp_path / "w" / "store")
     assert BlobKind.UPDATE not in kinds and kinds.get(BlobKind.MASKED)
@@ -86,6 +87,17 @@ def test_secure_demo_with_dropouts_audits_and_learns(tmp_path: Path) -> None:
         report.final_accuracy,
         report.centralized_accuracy,
     )
+
+
+def _assert_stakes_returned(rewards: list[ParticipantReward]) -> None:
+    """Every owner got back exactly the stake it paid: the flat stake plus its declared count
+    times the per-sample stake."""
+    plan = TokenPlan()
+    for p in rewards:
+        assert p.stake_returned == p.stake_paid, p
+        assert p.stake_paid == pytest.approx(
+            plan.stake + plan.stake_per_sample_milli * p.samples / 1000
+        ), p
 
 
 # ------------------------------------------------------------------ anvil, through the CLI
@@ -101,7 +113,7 @@ def workdir(tmp_path: Path) -> Iterator[Path]:
 
 
 def _finalized_masked_input(workdir: Path) -> tuple[int, str, str]:
-    """(round, participant, digest hex) of one masked input a finalized round aggregated."""
+    """(round, participant, root hex) of one masked input a finalized round aggregated."""
     deployment = Deployment.load(workdir / "deployment.json")
     with open_chain("anvil", workdir=workdir) as backend:
         co = CoordinatorClient(
@@ -114,7 +126,7 @@ def _finalized_masked_input(workdir: Path) -> tuple[int, str, str]:
             excluded = set(co.excluded(task_id, outcome.round))
             for u in co.updates(task_id, outcome.round):
                 if u.participant not in excluded:
-                    return outcome.round, u.participant, u.blob_digest.hex()
+                    return outcome.round, u.participant, u.merkle_root.hex()
     raise AssertionError("no finalized round aggregated a masked input")
 
 
@@ -166,10 +178,10 @@ def test_secure_cli_demo_then_audit_on_anvil_and_a_flipped_masked_byte_is_caught
     assert _anvils_for(workdir) == [], "an anvil was left running"
 
     # Prepare: one masked input of a finalized round, found by its header among the blobs
-    round_, participant, digest = _finalized_masked_input(workdir)
+    round_, participant, root = _finalized_masked_input(workdir)
     masked = _vector_blobs(workdir / "store")[BlobKind.MASKED]
-    assert digest in masked
-    blob = workdir / "store" / digest[:2] / digest
+    assert root in masked
+    blob = workdir / "store" / "named" / root[:2] / root
     raw = bytearray(blob.read_bytes())
     raw[HEADER_SIZE] ^= 0x80  # the top bit of the first packed word (the last byte may be padding)
 
@@ -220,10 +232,9 @@ def test_secure_demo_with_faults_completes_leaves_the_faulty_out_and_keeps_every
         excluded = [addr[i] for i in (1, 2) if failing(i, rnd)]
         assert r["excluded"] == sorted(excluded), (rnd, r["excluded"])
         assert r["included"] == sum(not failing(i, rnd) for i in range(cfg.clients))
-    plan = TokenPlan()
+    _assert_stakes_returned(report.rewards)
     for i in range(cfg.clients):
         p = by_name[f"owner-{i:02d}"]
-        assert p.stake_returned == plan.stake
         assert p.rounds_included == sum(not failing(i, rnd) for rnd in (1, 2))
     assert by_name["owner-01"].rewards == 0
 

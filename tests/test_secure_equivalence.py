@@ -1,11 +1,13 @@
 """Secure aggregation changes who can see an update, not what the round computes: with SecAgg+
 on, each finalized round's model is bit for bit the plaintext rule applied to the same
-survivors' updates, global + round_half_even(Σ nᵢ·vᵢ / Σ nᵢ) over U3, dropouts included. The
-trainers record in memory what they masked (the test's window onto the plaintext); the store
-holds no plaintext update, only masked inputs, aggregates, models and protocol messages."""
+survivors' updates, global + round_half_even(Σ wᵢ·vᵢ / Σ wᵢ) over U3, dropouts included, with
+wᵢ the weight the chain fixed at join. The trainers record in memory what they masked (the
+test's window onto the plaintext); the store holds no plaintext update, only masked inputs,
+aggregates, models (each named by its Merkle-sum root) and protocol messages (by digest)."""
 
 from __future__ import annotations
 
+import hashlib
 import json
 from collections import Counter
 from dataclasses import dataclass
@@ -17,10 +19,10 @@ from recording_trainer import RecordingTrainer
 from fedchain.aggregation import apply_aggregate, weighted_sum
 from fedchain.audit import audit_all
 from fedchain.chain import EmbeddedChain, GasLedger
-from fedchain.codec.blob import HEADER_SIZE, MAGIC, BlobKind, encode_vector_blob
-from fedchain.codec.digest import blob_digest
+from fedchain.codec.blob import HEADER_SIZE, MAGIC, BlobKind
 from fedchain.learning import ModelSpec, TrainConfig
 from fedchain.node import KeeperNode, LocalData, TaskBlobs, TaskConfig
+from fedchain.node.blobs import ZERO_OWNER
 from fedchain.node.secure import SecureAggregatorNode, SecureRoundView
 from fedchain.node.task_config import FORMAT as TASK_CONFIG_FORMAT
 from fedchain.secagg import KeyAdvert, KeyShares, UnmaskShares, reduce_to_ring
@@ -72,7 +74,7 @@ def _run(chain: EmbeddedChain, tmp_path: Path) -> Run:
         dataset="synthetic", model=spec, train=TrainConfig(epochs=1, batch_size=8), chunk_elems=4
     )
     tid = c.create_task(cfg, rounds=ROUNDS, min_participants=3, seed=0, secure_aggregation=True)
-    c.join_all(tid)
+    c.join_all(tid, list(SAMPLES))
     c.start(tid)
     trainers = [
         RecordingTrainer(
@@ -119,7 +121,6 @@ def test_secure_rounds_give_the_plaintext_rules_model_and_store_no_plaintext(
 
     # Execute
     run = _run(chain, tmp_path)
-    frac_bits = run.blobs.config.frac_bits
     co, tid = run.c.coordinator, run.task_id
     index = {a.address: i for i, a in enumerate(run.c.participants)}
     outcomes = co.round_outcomes(tid)
@@ -128,8 +129,10 @@ def test_secure_rounds_give_the_plaintext_rules_model_and_store_no_plaintext(
 
     # Assert: both rounds finalized (each needed secret keeps ≥ t = 3 surviving neighbours)
     assert [(o.round, o.finalized) for o in outcomes] == [(1, True), (2, True)], outcomes
+    weights_of = co.member_weights(tid)
+    assert weights_of == {a.address: n for a, n in zip(run.c.participants, SAMPLES, strict=True)}
     model = run.blobs.get_vector(
-        BlobKind.MODEL, bytes(co.task_created(tid)["initialModelDigest"])
+        BlobKind.MODEL, bytes(co.task_created(tid)["params"]["initialModelRoot"])
     ).values
     for outcome in outcomes:
         r = outcome.round
@@ -145,15 +148,16 @@ def test_secure_rounds_give_the_plaintext_rules_model_and_store_no_plaintext(
         expected_sum = weighted_sum(updates, weights)
         expected_model = apply_aggregate(model, expected_sum, sum(weights))
         agg = co.aggregate(tid, r)
-        assert agg is not None and agg.total_samples == sum(weights)
-        posted_sum = run.blobs.get_vector(BlobKind.AGGREGATE, agg.blob_digest).values
+        assert agg is not None and agg.included_weight == sum(weights)
+        posted_sum = run.blobs.get_vector(BlobKind.AGGREGATE, agg.merkle_root).values
         assert np.array_equal(posted_sum, expected_sum), f"round {r}: aggregate differs"
-        assert outcome.model_digest == run.blobs.model_digest(expected_model)
-        stored = run.blobs.get_vector(BlobKind.MODEL, outcome.model_digest).values
+        assert outcome.model_root == run.blobs.model_root(expected_model)
+        assert agg.model_root == outcome.model_root
+        stored = run.blobs.get_vector(BlobKind.MODEL, outcome.model_root).values
         assert stored.dtype == expected_model.dtype
         assert np.array_equal(stored, expected_model), f"round {r}: model differs"
         model = expected_model
-    assert co.get_task(tid).global_model_digest == run.blobs.model_digest(model)
+    assert co.get_task(tid).global_model_root == run.blobs.model_root(model)
     withheld_r1 = {index[a] for a in co.withheld(tid, 1)}
     assert withheld_r1 == {i for (r, i), s in DROPOUTS.items() if r == 1 and s == 3}
     assert report.passed, report.first_failure
@@ -166,16 +170,27 @@ def test_secure_rounds_give_the_plaintext_rules_model_and_store_no_plaintext(
     assert commits == sum(len(_survivors(r)) for r in range(1, ROUNDS + 1))
     assert kinds[BlobKind.MASKED] == commits
     assert set(kinds) == {BlobKind.MASKED, BlobKind.AGGREGATE, BlobKind.MODEL}
+    # vectors are named by their root, messages and the config by their digest
+    named = {p.name for p in _store_files(run.store) if "named" in p.parts}
+    assert named == {
+        *(u.merkle_root.hex() for r in range(1, ROUNDS + 1) for u in co.updates(tid, r)),
+        *(co.aggregate(tid, r).merkle_root.hex() for r in range(1, ROUNDS + 1)),  # type: ignore[union-attr]
+        *(o.model_root.hex() for o in outcomes),  # type: ignore[union-attr]
+        bytes(co.task_created(tid)["params"]["initialModelRoot"]).hex(),
+    }
     assert set(formats) == {
         TASK_CONFIG_FORMAT,
         KeyAdvert.FORMAT,
         KeyShares.FORMAT,
         UnmaskShares.FORMAT,
     }
-    # and no encoding of any plaintext update, raw or weighted, is stored under any kind
+    # and no encoding of any plaintext update, raw or weighted, is stored under any kind, by
+    # any name (its root as its owner's or anyone's, or its digest), nor as any stored content
+    contents = {p.read_bytes() for p in _store_files(run.store)}
     recorded = [(i, r, u) for i, t in enumerate(run.trainers) for r, u in t.updates.items()]
     assert len(recorded) == commits
     for i, r, update in recorded:
+        owner = run.c.participants[i].address
         weighted = update.astype(np.int64) * SAMPLES[i]
         bits = SecureRoundView(co, run.blobs, tid, r).ring_bits
         in_ring = reduce_to_ring(weighted.view(np.uint64).copy(), bits)
@@ -185,6 +200,9 @@ def test_secure_rounds_give_the_plaintext_rules_model_and_store_no_plaintext(
             (BlobKind.MODEL, weighted, None),
             (BlobKind.MASKED, in_ring, bits),
         ):
-            data = encode_vector_blob(kind, values, frac_bits=frac_bits, ring_bits=rb)
-            digest = blob_digest(data)
-            assert not run.store.path_for(digest).exists(), f"owner {i} round {r}: {kind.name}"
+            for who in (owner, ZERO_OWNER):
+                vector = run.blobs.commit_vector(kind, values, owner=who, ring_bits=rb)
+                where = f"owner {i} round {r}: {kind.name}"
+                assert not run.store.has_named(vector.root), where
+                assert not run.store.has(hashlib.sha256(vector.data).digest()), where
+                assert vector.data not in contents, where

@@ -68,7 +68,7 @@ def done(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Done]:
             dataset="synthetic", model=spec, train=TrainConfig(epochs=1, batch_size=8)
         )
         tid = c.create_task(cfg, rounds=1, min_participants=3, seed=0, secure_aggregation=True)
-        c.join_all(tid)
+        c.join_all(tid, list(SAMPLES))
         c.start(tid)
         trainers = [
             RecordingTrainer(f"owner-{i}", a, c.coordinator, store, _local_data(n, i), task_id=tid)
@@ -90,16 +90,19 @@ def _bits(done: Done) -> int:
 
 
 def _masked_and_plain(done: Done) -> dict[int, tuple[np.ndarray, np.ndarray]]:
-    """owner -> (its stored masked input, the weighted update nᵢ·vᵢ it masked), for U3."""
+    """owner -> (its stored masked input, the weighted update wᵢ·vᵢ it masked), for U3."""
+    co = done.c.coordinator
     index = {done.address(i): i for i in range(len(SAMPLES))}
+    weights = co.shared_samples(done.task_id, 1)
     bits = _bits(done)
     out = {}
-    for u in done.c.coordinator.updates(done.task_id, 1):
+    for u in co.updates(done.task_id, 1):
         i = index[u.participant]
         masked = done.blobs.get_vector(
-            BlobKind.MASKED, u.blob_digest, root=u.merkle_root, ring_bits=bits
+            BlobKind.MASKED, u.merkle_root, owner=u.participant, ring_bits=bits
         ).values
-        plain = done.trainers[i].updates[1].astype(np.int64) * SAMPLES[i]
+        assert weights[u.participant] == SAMPLES[i]  # under the cap: the declared count
+        plain = done.trainers[i].updates[1].astype(np.int64) * weights[u.participant]
         out[i] = (masked, plain)
     return out
 

@@ -39,6 +39,7 @@ from fedchain.secagg import (
     usable_complaints,
 )
 from fedchain.secagg.ring import coordinate_bound, ring_bits
+from fedchain.storage.errors import BlobNotFound
 
 __all__ = [
     "SecureAggregatorNode",
@@ -128,9 +129,10 @@ class SecureRoundView:
 
     @cached_property
     def masked(self) -> tuple[dict[str, tuple[np.ndarray, int]], dict[str, str]]:
-        """(U3: participant -> (masked vector, samples), malformed: participant -> why)."""
+        """(U3: participant -> (masked vector, weight), left out: participant -> why)."""
         valid: dict[str, tuple[np.ndarray, int]] = {}
         excluded: dict[str, str] = {}
+        self._missing: set[str] = set()
         weights = self.coordinator.shared_samples(self.task_id, self.round)
         for u in self.coordinator.updates(self.task_id, self.round):
             if u.participant not in self.key_shares:
@@ -142,6 +144,8 @@ class SecureRoundView:
                 )
             except FedchainError as exc:
                 excluded[u.participant] = str(exc)
+                if isinstance(exc, BlobNotFound):
+                    self._missing.add(u.participant)
                 continue
             valid[u.participant] = (blob.values, weights[u.participant])
         return valid, excluded
@@ -166,6 +170,17 @@ class SecureRoundView:
     def excluded(self) -> dict[str, str]:
         """Every committed participant left out of the sum, and why."""
         return {**self.masked[1], **self.excluded_by_complaints}
+
+    @property
+    def exclusion_reasons(self) -> dict[str, ExclusionReason]:
+        """The reason to record on-chain for each participant left out: UNAVAILABLE when its
+        masked input is not in the store (as for a missing plaintext update), else MALFORMED
+        (a masked input that does not open to its root, or key shares that failed)."""
+        excluded = self.excluded
+        return {
+            p: ExclusionReason.UNAVAILABLE if p in self._missing else ExclusionReason.MALFORMED
+            for p in sorted(excluded)
+        }
 
     @property
     def included(self) -> set[str]:
@@ -232,6 +247,9 @@ class SecureTrainerNode(TrainerNode):
         if phase == Phase.ADVERTISE:
             if me in self.coordinator.phase_digests(self.task_id, round, "KeysAdvertised"):
                 return None
+            member = self.coordinator.get_member(self.task_id, me)
+            if not member.active or member.last_round == round:
+                return None  # not a member, or joined during this round: it counts from the next
             fresh = ClientRound(task_id=self.task_id, round=round, address=me)
             self._secrets = {round: fresh}  # older rounds' secrets are no longer needed
             digest = self.store.put(fresh.advertise().to_bytes())
@@ -328,7 +346,7 @@ class SecureAggregatorNode(TaskNode):
             info.round,
             root,
             model_root,
-            {p: ExclusionReason.MALFORMED for p in sorted(excluded)},
+            view.exclusion_reasons,
             withheld,
         )
         return NodeAction(
