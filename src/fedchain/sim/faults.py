@@ -259,7 +259,10 @@ class RogueAggregator(AggregatorNode):
             keep.add(p)
         for u in inputs.updates:
             if u.valid and u.participant not in keep:
-                u.problem, u.detail = ExclusionReason.UNAVAILABLE, "claimed unavailable (it was not)"
+                u.problem, u.detail = (
+                    ExclusionReason.UNAVAILABLE,
+                    "claimed unavailable (it was not)",
+                )
         return inputs
 
     def publish(self, aggregate: CommittedVector, model: CommittedVector) -> None:
