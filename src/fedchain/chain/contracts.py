@@ -119,7 +119,9 @@ def deploy(tx: Transactor, deployer: LocalAccount, *, supply: int) -> Deployment
     lens = create("CoordinatorLens", token, operation="deploy_module")
     coordinator = create("TaskCoordinator", token, phases, lens, operation="deploy_coordinator")
     disputes = create("RoundDisputes", coordinator, operation="deploy_disputes")
-    contract = w3.eth.contract(address=coordinator, abi=load_artifact("TaskCoordinator").abi)
+    contract = w3.eth.contract(
+        address=Web3.to_checksum_address(coordinator), abi=load_artifact("TaskCoordinator").abi
+    )
     tx.send(
         deployer,
         contract.functions.setDisputeGame(disputes),

@@ -20,6 +20,7 @@ from fedchain.chain import (
     Target,
 )
 from fedchain.codec.blob import BlobKind
+from fedchain.errors import FedchainError
 from fedchain.node.base import TaskNode
 from fedchain.node.blobs import CommittedVector
 from fedchain.node.events import NodeAction
@@ -99,10 +100,16 @@ class AggregatorNode(TaskNode):
         )
 
     # ------------------------------------------------------------------ defending
+    @property
+    def dispute_client(self) -> DisputeClient:
+        if self.disputes is None:
+            raise FedchainError("this aggregator was built without a dispute client")
+        return self.disputes
+
     def defend(self, round: int) -> NodeAction | None:
         """Answer the first challenge of our aggregate that waits for us."""
-        assert self.disputes is not None
-        for game in self.disputes.games(self.task_id, round):
+        action: NodeAction | None
+        for game in self.dispute_client.games(self.task_id, round):
             if game.aggregator != self.address:
                 continue
             if game.state == GameState.AWAIT_AGGREGATE:
@@ -121,9 +128,10 @@ class AggregatorNode(TaskNode):
         """Rebuild what we posted (a node keeps no state of its own: chain + store suffice)."""
         info = self.coordinator.get_task(self.task_id)
         inputs = collect_round_inputs(self.coordinator, self.blobs, self.task_id, round)
-        agg = self.blobs.open_vector(
-            BlobKind.AGGREGATE, self.coordinator.aggregate(self.task_id, round).merkle_root
-        )  # type: ignore[union-attr]
+        posted = self.coordinator.aggregate(self.task_id, round)
+        if posted is None:
+            raise FedchainError(f"no aggregate was posted for round {round}")
+        agg = self.blobs.open_vector(BlobKind.AGGREGATE, posted.merkle_root)
         model = self.blobs.open_vector(BlobKind.MODEL, info.pending_model_root)
         return (
             CommittedVector(agg.tree.root, 0, b"", agg.tree),
@@ -133,9 +141,9 @@ class AggregatorNode(TaskNode):
 
     def open_aggregate(self, game: int, chunk: int, round: int) -> NodeAction:
         agg, _, _ = self._posted(round)
-        r = self.disputes.open_aggregate_chunk(
+        r = self.dispute_client.open_aggregate_chunk(
             self.account, game, agg.tree.chunk(chunk), agg.tree.proof(chunk)
-        )  # type: ignore[union-attr]
+        )
         return NodeAction(
             self.name, "defend", round, {"game": game, "move": "open", "gas": r.gas_used}
         )
@@ -146,7 +154,7 @@ class AggregatorNode(TaskNode):
         start = chunk * self.blobs.config.chunk_elems
         stop = min(start + self.blobs.config.chunk_elems, self.blobs.config.num_parameters)
         p = self.running_sum_for(inputs, included, query, start, stop)
-        r = self.disputes.defend(self.account, game, p.astype(">i8").tobytes())  # type: ignore[union-attr]
+        r = self.dispute_client.defend(self.account, game, p.astype(">i8").tobytes())
         return NodeAction(
             self.name, "defend", round, {"game": game, "move": "sum", "gas": r.gas_used}
         )
@@ -171,7 +179,7 @@ class AggregatorNode(TaskNode):
             if u is None or u.opened is None:
                 return None  # we cannot open it: the challenge is right
             tree = u.opened.tree
-            r = self.disputes.answer_availability(  # type: ignore[union-attr]
+            r = self.dispute_client.answer_availability(
                 self.account,
                 game,
                 tree.chunk(chunk),
@@ -181,9 +189,9 @@ class AggregatorNode(TaskNode):
             )
         else:
             tree = (agg if target == Target.AGGREGATE else model).tree
-            r = self.disputes.answer_availability(
+            r = self.dispute_client.answer_availability(
                 self.account, game, tree.chunk(chunk), 0, tree.proof(chunk)
-            )  # type: ignore[union-attr]
+            )
         return NodeAction(
             self.name, "defend", round, {"game": game, "move": "answer", "gas": r.gas_used}
         )

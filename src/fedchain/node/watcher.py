@@ -16,6 +16,7 @@ import numpy as np
 from fedchain.aggregation.fedavg import apply_aggregate
 from fedchain.chain import (
     DisputeClient,
+    GameKind,
     GameState,
     Phase,
     Target,
@@ -171,7 +172,7 @@ class WatcherNode(TaskNode):
         bad = np.flatnonzero(aggregate.values != expected)
         if bad.size:
             chunk = int(bad[0]) // k
-            if (1, Target.AGGREGATE, _ZERO, chunk) in mine:
+            if (GameKind.SUM, Target.AGGREGATE, _ZERO, chunk) in mine:
                 return None
             self._approve_bond(info)
             game = self.disputes.challenge_sum(self.account, self.task_id, round, chunk)
@@ -221,10 +222,10 @@ class WatcherNode(TaskNode):
         round: int,
         target: Target,
         member: str | None,
-        mine: set[tuple[object, ...]],
+        mine: set[tuple[GameKind, Target, str, int]],
         accused: str,
     ) -> NodeAction | None:
-        key = (2, target, member or _ZERO, 0)
+        key = (GameKind.AVAILABILITY, target, member or _ZERO, 0)
         if key in mine:
             return None
         self._approve_bond(self.coordinator.get_task(self.task_id))

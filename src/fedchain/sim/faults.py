@@ -217,7 +217,7 @@ class RogueAggregator(AggregatorNode):
     ) -> None:
         if fault not in AGGREGATOR_FAULTS:
             raise ValueError(f"fault {fault!r} is not one of {', '.join(AGGREGATOR_FAULTS)}")
-        super().__init__(*args, **kwargs)
+        super().__init__(*args, **kwargs)  # type: ignore[arg-type]
         self.fault = fault
         self.at_round = at_round
 
