@@ -47,6 +47,7 @@ DATASETS = ("breast_cancer", "digits")
 ROUNDS = (10, 30)
 CLIENTS = 10
 ALPHA = 0.5
+WEIGHT_CAP_PCT = 200  # Consortium.create_task's default, which the demo keeps
 TARGET_PP = 1.0  # federated within 1 percentage point of centralized (on average over seeds)
 
 console = Console()
@@ -139,6 +140,12 @@ def run_references(dataset: str, rounds: int, seed: int) -> dict[str, Any]:
     # The mirror: what the trainer nodes compute, in float64/float32, without the protocol.
     # The demo creates exactly one task (id 1); participant i holds derive_account(seed, i + 1).
     addresses = [derive_account(seed, i + 1).address for i in range(CLIENTS)]
+    # Weights are the counts declared at join (the true ones), capped by the contract at
+    # WEIGHT_CAP_PCT% of the median the sponsor names at start (Consortium.start: the lower one).
+    declared = [int(len(p)) for p in parts]
+    median = sorted(declared)[(len(declared) - 1) // 2]
+    cap = max(1, median * WEIGHT_CAP_PCT // 100)
+    weights = [min(d, cap) for d in declared]
     global_flat = flatten_params(build_model(spec, seed=seed)).astype(np.float64)
     worker = build_model(spec, seed=0)
     mirror: list[float] = []
@@ -146,9 +153,9 @@ def run_references(dataset: str, rounds: int, seed: int) -> dict[str, Any]:
         acc = np.zeros_like(global_flat)
         total = 0
         start = global_flat.astype(np.float32)
-        for idx, addr in zip(parts, addresses, strict=True):
+        for idx, addr, weight in zip(parts, addresses, weights, strict=True):
             load_flat_params(worker, start)
-            res = train_local(
+            train_local(
                 worker,
                 data.x_train[idx],
                 data.y_train[idx],
@@ -159,8 +166,8 @@ def run_references(dataset: str, rounds: int, seed: int) -> dict[str, Any]:
             norm = float(np.linalg.norm(delta))
             if norm > task_cfg.clip_norm:
                 delta *= task_cfg.clip_norm / norm
-            acc += res.num_samples * delta
-            total += res.num_samples
+            acc += weight * delta
+            total += weight
         global_flat = global_flat + acc / total
         load_flat_params(worker, global_flat.astype(np.float32))
         mirror.append(evaluate(worker, data.x_test, data.y_test)[0])
@@ -171,7 +178,8 @@ def run_references(dataset: str, rounds: int, seed: int) -> dict[str, Any]:
         "seed": seed,
         "plain_fedavg_per_round": plain,
         "mirror_per_round": mirror,
-        "client_samples": [int(len(p)) for p in parts],
+        "client_samples": declared,
+        "client_weights": weights,
         "test_samples": int(len(data.y_test)),
         "wall_seconds": round(time.perf_counter() - started, 2),
     }

@@ -1,16 +1,19 @@
 """Gas per participant per round: fedchain (commitments on-chain) vs. the naive design (updates on-chain).
 
-    python -m benchmarks.gas            # full run (~2 min on 2 cores)
+    python -m benchmarks.gas            # full run (~5 min on 2 loaded cores)
     python -m benchmarks.gas --quick    # 10³ and 10⁴ parameters only, fewer participant counts
 
 fedchain side. For each model size a fresh embedded chain gets a consortium and a task whose
-TaskConfig is a one-hidden-layer MLP of that size (``spec_for_parameter_count``). No training:
-each round, every participant stores a random int32 update vector of the model's length in the
-blob store (``TaskBlobs.put_vector``) and commits its Merkle root, digest and sample count with
-``commit_update``; the real ``AggregatorNode`` fetches and verifies every update, computes the
-exact Σ nᵢ·vᵢ and posts it; the clock then passes the challenge window, so the next round's first
-commit finalizes the round (the last round is finalized by ``advance``). Every receipt's gasUsed
-is recorded and attributed to the round it belongs to.
+TaskConfig is a one-hidden-layer MLP of that size (``spec_for_parameter_count``). Every
+participant declares a random sample count once, at ``join``. No training: each round, every
+participant commits to a random update of the model's length (N(0, 0.01) weight deltas clipped
+and encoded by ``encode_update``) as its owner-bound Merkle-sum root and squared norm
+(``TaskBlobs.commit_vector``, ``commit_update``); the last commit closes the commit window, and
+then every participant publishes its update under its root. The real ``AggregatorNode`` fetches
+and verifies every update, computes the exact Σ wᵢ·vᵢ and the new model and posts both roots;
+the clock then passes the challenge window, so the next round's first commit finalizes the round
+(the last round is finalized by ``advance``). Every receipt's gasUsed is recorded and attributed
+to the round it belongs to.
 
 Naive side. ``benchmarks/contracts/NaiveOnChainUpdates.sol`` (compiled here with the project's
 solc-js, same settings as the shipped contracts) stores each whole update from calldata and
@@ -50,6 +53,7 @@ from web3 import Web3
 from fedchain.chain import EmbeddedChain, GasLedger, Phase, Transactor, derive_account
 from fedchain.chain.artifacts import load_artifact
 from fedchain.codec.blob import BlobKind
+from fedchain.codec.fixedpoint import encode_update
 from fedchain.learning import TrainConfig, num_parameters, spec_for_parameter_count
 from fedchain.node import AggregatorNode, TaskBlobs, TaskConfig
 from fedchain.sim.consortium import Consortium
@@ -93,6 +97,7 @@ class FedchainRun:
     ops: list[OpRecord] = field(default_factory=list)
     setup_gas: dict[str, int] = field(default_factory=dict)
     seconds: float = 0.0
+    stored_bytes: int = 0  # one update as published: the blob and its chunk-sums trailer
 
     def round_totals(self) -> list[int]:
         return [sum(o.gas for o in self.ops if o.round == r) for r in range(1, self.rounds + 1)]
@@ -119,7 +124,7 @@ class FedchainRun:
         return {
             "target_parameters": self.target_params,
             "parameters": self.parameters,
-            "update_blob_bytes": 16 + 4 * self.parameters,
+            "update_stored_bytes": self.stored_bytes,
             "participants": self.participants,
             "rounds": self.rounds,
             "gas_per_participant_per_round": round(self.per_participant_round(), 1),
@@ -166,7 +171,9 @@ def measure_fedchain(target_params: int, participants: int, rounds: int, seed: i
             seed=seed,
             challenge_duration=CHALLENGE_DURATION,
         )
-        c.join_all(task_id)
+        rng = np.random.default_rng(seed)
+        samples = [int(x) for x in rng.integers(20, 120, size=participants)]
+        c.join_all(task_id, samples)
         c.start(task_id)
         for op, (_, gas) in ledger.by_operation().items():
             run.setup_gas[op] = gas
@@ -174,17 +181,24 @@ def measure_fedchain(target_params: int, participants: int, rounds: int, seed: i
         aggregator = AggregatorNode(
             "aggregator", c.participants[0], c.coordinator, store, task_id=task_id
         )
-        rng = np.random.default_rng(seed)
-        samples = rng.integers(20, 120, size=participants)
-        scale = UPDATE_SCALE * 2**cfg.frac_bits
         for r in range(1, rounds + 1):
+            committed = []
             for i, p in enumerate(c.participants):
-                v = np.rint(rng.normal(0.0, scale, size=n)).astype(np.int32)
-                root, digest = blobs.put_vector(BlobKind.UPDATE, v)
-                rec = c.coordinator.commit_update(p, task_id, r, root, digest, int(samples[i]))
+                v = encode_update(
+                    rng.normal(0.0, UPDATE_SCALE, size=n),
+                    frac_bits=cfg.frac_bits,
+                    clip_norm=cfg.clip_norm,
+                )
+                vec = blobs.commit_vector(BlobKind.UPDATE, v, owner=p.address)
+                rec = c.coordinator.commit_update(p, task_id, r, vec.root, vec.sum_sq)
                 run.ops.append(
                     OpRecord(r, "commit+finalize" if (r > 1 and i == 0) else "commit", rec.gas_used)
                 )
+                committed.append(vec)
+            # Everyone committed, so the commit window is closed: publish (off-chain, no gas).
+            for vec in committed:
+                blobs.publish(vec)
+            run.stored_bytes = len(committed[-1].data)
             before = len(ledger.records)
             action = aggregator.poll()
             if action is None or action.round != r:
@@ -714,7 +728,7 @@ def main(argv: list[str] | None = None) -> int:
             "participants": args.participants,
             "rounds": args.rounds,
             "model": f"MLP {INPUT_DIM}-h-{NUM_CLASSES} (spec_for_parameter_count)",
-            "update_values": f"N(0, {UPDATE_SCALE}) weight deltas as int32 fixed point, 20 fractional bits",
+            "update_values": f"N(0, {UPDATE_SCALE}) weight deltas clipped and encoded by encode_update (int32 fixed point, 20 fractional bits)",
             "participant_sweep_parameters": by_size[SWEEP_SIZE].parameters
             if SWEEP_SIZE in by_size
             else SWEEP_SIZE,

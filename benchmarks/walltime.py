@@ -340,10 +340,16 @@ PROFILE_CATEGORIES: list[tuple[str, list[tuple[str, str]]]] = [
         "chain clock (latest block, time travel)",
         [("fedchain/chain/backends.py", "now"), ("fedchain/chain/backends.py", "advance_time")],
     ),
-    ("Merkle commitments (keccak)", [("fedchain/codec/merkle.py", "commit_blob")]),
+    # MerkleSumTree.__init__ is the only __init__ in merkle.py (SumNode's is generated).
+    ("Merkle-sum commitments (keccak)", [("fedchain/codec/merkle.py", "__init__")]),
     (
         "blob store (sha256, write+fsync, read)",
-        [("fedchain/storage/local.py", "put"), ("fedchain/storage/local.py", "get")],
+        [
+            ("fedchain/storage/local.py", "put"),
+            ("fedchain/storage/local.py", "get"),
+            ("fedchain/storage/local.py", "put_named"),
+            ("fedchain/storage/local.py", "get_named"),
+        ],
     ),
     (
         "fixed-point + blob encoding",
