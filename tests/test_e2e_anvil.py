@@ -1,9 +1,9 @@
 """End to end on anvil, as a user runs it: `fedchain demo --chain anvil --workdir W` (the console
 script, in its own process), then `fedchain audit --chain anvil --workdir W` (in-process through
 CliRunner, which saves a torch import per call; each audit still starts its own anvil from the
-state the demo left in W). A flipped byte in a round's model hides nothing (the auditor replays
-the next round from the model it recomputed); a flipped byte in the sponsor's initial model fails
-the setup. A run with a rogue aggregator is refuted on anvil and audits clean. No anvil is left
+state the demo left in W). A flipped byte in a round's stored model fails that round as data lost
+(blaming nobody) while the next round is still replayed from the model the auditor recomputed; a
+flipped byte in the sponsor's initial model fails the setup. A run with a rogue aggregator is refuted on anvil and audits clean. No anvil is left
 behind."""
 
 from __future__ import annotations
@@ -92,13 +92,14 @@ def test_demo_then_audit_across_processes_and_tampering_is_caught(
     raw = bytearray(original)
     raw[len(raw) // 2] ^= 0x01
     blob.write_bytes(bytes(raw))
-    audit_unverifiable, out = _audit(workdir)
+    audit_lost, out = _audit(workdir)
     blob.write_bytes(original)
 
-    # Assert: the auditor replays round 2 from the model it recomputed for round 1 (its root
-    # matched the chain), so a damaged model blob hides nothing: both rounds verified
-    assert audit_unverifiable == 0, out
-    assert "2 rounds verified" in out, out
+    # Assert: the audit fails on round 1 as data lost after the round (nobody blamed), and round 2
+    # is still verified from the model the audit recomputed for round 1 (its root matched)
+    assert audit_lost == 1, out
+    assert "data lost" in out and "round 1" in out, out
+    assert "round 2" not in out.split("first failing")[-1].split("\n")[0], out
 
     # Execute: flip one byte of the sponsor's initial model, audit again
     (initial,) = [

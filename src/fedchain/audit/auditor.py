@@ -9,10 +9,12 @@ recorded fault must hold. Aborted rounds leave the model unchanged. Finally ever
 coordinator holds is accounted for (stakes, rewards, pools, challenge bonds), with a surplus
 (tokens sent to it by anyone) reported, not failed.
 
-The audit cannot be poisoned: a blob that vanished after its round was aggregated makes that
-round *unverifiable* (reported, never blamed on the aggregator), and every later round is still
-verified from its own on-chain inputs (the previous model is read by its on-chain root), so
-one bad round never hides the rest; every failure is reported, not only the first.
+The audit cannot be poisoned: a blob that vanished or was altered after its round was
+aggregated fails the audit as *data lost* (the history cannot be verified there) without blaming
+the aggregator, and every later round is still verified from its own on-chain inputs (from the
+model the audit recomputed, whose root matched the chain), so one bad round never hides the
+rest; every failure is reported, not only the first. Tokens sent to the coordinator by anyone and
+tasks that are not fedchain tasks are reported, not failed.
 """
 
 from __future__ import annotations
@@ -34,7 +36,11 @@ from fedchain.node.task_config import TaskConfig
 from fedchain.storage import BlobStore
 from fedchain.storage.errors import BlobNotFound
 
-__all__ = ["RoundVerdict", "AuditReport", "audit_task", "audit_all", "accounting_verdict"]
+__all__ = ["RoundVerdict", "AuditReport", "audit_task", "audit_all", "accounting_verdict", "LOST"]
+
+LOST = "data lost after the round (not a fault of the aggregator): "
+"""How a problem that is the store's, not any participant's, starts: the history cannot be
+verified there (the audit fails), but nobody is blamed and later rounds are still checked."""
 
 
 @dataclass
@@ -47,7 +53,7 @@ class RoundVerdict:
 
     task_id: int
     round: int
-    status: str  # "finalized", "aborted", "setup", "accounting", "unverifiable"
+    status: str  # "finalized", "aborted", "setup", "accounting", "unverifiable", "not auditable"
     problems: list[str] = field(default_factory=list)
     notes: list[str] = field(default_factory=list)
     aggregator: str | None = None
@@ -162,8 +168,9 @@ def _exclusions(
             )
             if u.opened is None and gone:
                 v.status = "unverifiable"
-                v.notes.append(
-                    f"the update of {p} is no longer in the store as committed; cannot recheck it"
+                v.problems.append(
+                    f"{LOST}the update of {p} is no longer in the store as committed, so this "
+                    "round cannot be recomputed"
                 )
             else:
                 v.problems.append(f"update of {p} is invalid ({u.detail}) but was aggregated")
@@ -240,7 +247,7 @@ def _check_round(
             base = blobs.get_vector(BlobKind.MODEL, base_root).values
         except FedchainError as exc:
             v.status = "unverifiable"
-            v.notes.append(f"the previous model is not readable ({exc}); cannot replay this round")
+            v.problems.append(f"{LOST}the previous model is not readable ({exc}); cannot replay")
             return
     recomputed = (_secure_inputs if secure else _plaintext_inputs)(
         coordinator, blobs, task_id, round, v
@@ -260,9 +267,9 @@ def _check_round(
         ):
             v.problems.append(f"aggregate: {exc}")  # what was posted is itself malformed
             return
-        v.status = "unverifiable"
-        v.notes.append(
-            "the aggregate is no longer in the store as posted; its model is checked instead"
+        v.problems.append(
+            f"{LOST}the aggregate is no longer in the store as posted (its model root is still "
+            "checked against the recomputed sum)"
         )
         posted = expected
     if not np.array_equal(posted, expected):
@@ -274,6 +281,11 @@ def _check_round(
         v.problems.append("the posted model root is not that of global + round(Σ wᵢ·vᵢ / Σ wᵢ)")
         return
     known[bytes(agg.model_root)] = new_model
+    if not _opens(blobs, BlobKind.MODEL, agg.model_root, ZERO_OWNER):
+        v.problems.append(
+            f"{LOST}the stored model of round {round} no longer opens to its on-chain root (the "
+            "round itself verifies; later rounds replay from the recomputed model)"
+        )
     info = coordinator.get_task(task_id)
     weight = coordinator.round_weight(task_id, round)
     per_weight = info.reward_per_round // weight if weight else 0
@@ -403,7 +415,7 @@ def audit_all(
         if tasks is None and found[0].problems and len(found) == 1:
             found[0].notes += [f"not auditable: {p}" for p in found[0].problems]
             found[0].problems = []
-            found[0].status = "unverifiable"
+            found[0].status = "not auditable"
         verdicts += found
     verdicts.append(accounting_verdict(coordinator, token, all_ids))
     return AuditReport(verdicts)
