@@ -36,7 +36,15 @@ from fedchain.node.task_config import TaskConfig
 from fedchain.storage import BlobStore
 from fedchain.storage.errors import BlobNotFound
 
-__all__ = ["RoundVerdict", "AuditReport", "audit_task", "audit_all", "accounting_verdict", "LOST"]
+__all__ = [
+    "RoundVerdict",
+    "AuditReport",
+    "PoolLedger",
+    "audit_task",
+    "audit_all",
+    "accounting_verdict",
+    "LOST",
+]
 
 LOST = "data lost after the round (not a fault of the aggregator): "
 """How a problem that is the store's, not any participant's, starts: the history cannot be
@@ -376,7 +384,9 @@ def accounting_verdict(
     coordinator: CoordinatorClient, token: TokenClient, task_ids: list[int]
 ) -> RoundVerdict:
     """Every token the coordinator holds is a stake, a credited or pending reward, a pool or a
-    challenge bond held; anything above that was sent to it by someone (reported)."""
+    challenge bond held; anything above that was sent to it by someone (reported). Each task's
+    pool and bonds held must also equal what its events add up to (escrow, credits, slashes,
+    forfeited bonds, withdrawals: :class:`PoolLedger`)."""
     v = RoundVerdict(0, 0, "accounting")
     expected = 0
     for t in task_ids:
@@ -385,6 +395,8 @@ def accounting_verdict(
         for m in coordinator.members(t):
             member = coordinator.get_member(t, m)
             expected += member.stake + member.claimable + member.pending
+    for t in task_ids:
+        v.problems += _ledger_problems(coordinator, t)
     held = token.balance_of(coordinator.address)
     if held < expected:
         v.problems.append(
@@ -393,6 +405,57 @@ def accounting_verdict(
     elif held > expected:
         v.notes.append(f"coordinator holds {held - expected} more than it tracks (a donation)")
     return v
+
+
+@dataclass(frozen=True)
+class PoolLedger:
+    """A task's pool and challenge bonds, replayed from its events alone."""
+
+    escrowed: int  # rewardPerRound × numRounds at createTask
+    credited: int  # Σ RoundFinalized.rewardsCredited
+    slashed_to_pool: int  # Σ (Slashed.amount − Slashed.toBeneficiary)
+    bonds_to_pool: int  # Σ ChallengeSettled.toPool
+    withdrawn: int  # Σ PoolWithdrawn.amount
+    bonds_locked: int  # Σ ChallengeBondLocked.bond
+    bonds_released: int  # Σ over settlements of the bond each released
+
+    def problems(self, pool: int, bonds_held: int) -> list[str]:
+        """Where the on-chain pool and bonds held differ from what the events add up to."""
+        out = []
+        want = (
+            self.escrowed
+            - self.credited
+            + self.slashed_to_pool
+            + self.bonds_to_pool
+            - self.withdrawn
+        )
+        if pool != want:
+            out.append(
+                f"pool {pool}, but escrow − credits + slashed + forfeited bonds − withdrawals = {want}"
+            )
+        if bonds_held != self.bonds_locked - self.bonds_released:
+            out.append(
+                f"challenge bonds held {bonds_held}, but locked − released = "
+                f"{self.bonds_locked - self.bonds_released}"
+            )
+        return out
+
+
+def _ledger_problems(coordinator: CoordinatorClient, task_id: int) -> list[str]:
+    params = coordinator.task_created(task_id)["params"]
+    info = coordinator.get_task(task_id)
+    slashes = coordinator.slashes(task_id)
+    settled = coordinator.challenge_settlements(task_id)
+    ledger = PoolLedger(
+        escrowed=int(params["rewardPerRound"]) * int(params["numRounds"]),
+        credited=sum(o.rewards_credited for o in coordinator.round_outcomes(task_id)),
+        slashed_to_pool=sum(x["amount"] - x["to_beneficiary"] for x in slashes),
+        bonds_to_pool=sum(x["to_pool"] for x in settled),
+        withdrawn=coordinator.pool_withdrawals(task_id),
+        bonds_locked=coordinator.challenge_bonds_locked(task_id),
+        bonds_released=len(settled) * info.challenge_bond,
+    )
+    return [f"task {task_id}: {p}" for p in ledger.problems(info.pool, info.challenge_bonds_held)]
 
 
 def audit_all(

@@ -568,6 +568,16 @@ class CoordinatorClient:
             for a in (e["args"] for e in self._logs("Slashed", taskId=task_id))
         ]
 
+    def pool_withdrawals(self, task_id: int) -> int:
+        """Σ of what the sponsor withdrew from the task's pool."""
+        return sum(int(e["args"]["amount"]) for e in self._logs("PoolWithdrawn", taskId=task_id))
+
+    def challenge_bonds_locked(self, task_id: int) -> int:
+        """Σ of every challenge bond ever locked for the task."""
+        return sum(
+            int(e["args"]["bond"]) for e in self._logs("ChallengeBondLocked", taskId=task_id)
+        )
+
     def challenge_settlements(self, task_id: int) -> list[dict[str, Any]]:
         return [
             {
