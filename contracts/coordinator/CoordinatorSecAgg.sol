@@ -21,10 +21,18 @@ abstract contract CoordinatorSecAgg is CoordinatorCore {
         uint32 shareRound;
         uint32 unmaskRound;
         uint32 complaintRound;
+        // The round a committed nonce is for, and the last round whose nonce was revealed (or
+        // whose non-reveal was slashed).
+        uint32 nonceRound;
+        uint32 revealRound;
     }
 
     mapping(uint256 taskId => SecureCounts) internal _secureCounts;
     mapping(uint256 taskId => mapping(address account => SecureMember)) internal _secureMembers;
+    /// @dev keccak256(abi.encode(nonce, member, taskId, round)) committed a round ahead.
+    mapping(uint256 taskId => mapping(address account => bytes32)) internal _nonceHashes;
+    /// @dev XOR of the nonces revealed in the current round's advertise phase.
+    mapping(uint256 taskId => bytes32) internal _revealed;
 
     function _enterPhase(uint256 taskId, Task storage t, RoundState memory s, Phase phase) internal {
         s.phase = phase;
@@ -35,8 +43,13 @@ abstract contract CoordinatorSecAgg is CoordinatorCore {
         if (phase == Phase.Share) {
             // Drawn only once the advertised set U1 is closed, so nobody can choose whether to
             // advertise knowing the neighbour graph it would produce.
+            // Members' nonces (committed a round ahead, revealed with their keys) mixed with
+            // prevrandao: no single sender or proposer chooses the seed; withholding a reveal is
+            // a one-bit choice that costs a liveness slash.
             emit RoundSeed(
-                taskId, s.round, keccak256(abi.encode(blockhash(block.number - 1), block.prevrandao, taskId, s.round))
+                taskId,
+                s.round,
+                keccak256(abi.encode(_revealed[taskId], block.prevrandao, blockhash(block.number - 1), taskId, s.round))
             );
         }
     }
@@ -52,7 +65,10 @@ abstract contract CoordinatorSecAgg is CoordinatorCore {
     }
 
     function _afterOpenRound(uint256 taskId) internal override {
-        if (_tasks[taskId].state.secure) _secureCounts[taskId] = SecureCounts(0, 0, 0);
+        if (_tasks[taskId].state.secure) {
+            _secureCounts[taskId] = SecureCounts(0, 0, 0);
+            if (_revealed[taskId] != bytes32(0)) _revealed[taskId] = bytes32(0);
+        }
     }
 
     function _secureCountsOf(uint256 taskId) internal view override returns (uint32, uint32, uint32) {

@@ -2,6 +2,7 @@
 pragma solidity ^0.8.28;
 
 import {IERC20} from "@openzeppelin/contracts/token/ERC20/IERC20.sol";
+import {SafeERC20} from "@openzeppelin/contracts/token/ERC20/utils/SafeERC20.sol";
 import {CoordinatorCore} from "./CoordinatorCore.sol";
 import {CoordinatorSecAgg} from "./CoordinatorSecAgg.sol";
 
@@ -16,11 +17,18 @@ import {CoordinatorSecAgg} from "./CoordinatorSecAgg.sol";
 ///      deployment under EIP-170's 24,576 bytes. It inherits the same storage layout; called
 ///      directly it only sees its own empty storage (every task is unknown).
 contract SecAggPhases is CoordinatorSecAgg {
+    using SafeERC20 for IERC20;
+
     constructor(IERC20 token_) CoordinatorCore(token_) {}
 
-    /// @notice SecAgg+ round 0: publish the digest of this round's two ephemeral public keys.
-    ///         The first advertisement of a round finalizes the previous one when it is due.
-    function advertiseKeys(uint256 taskId, uint256 round, bytes32 digest) external {
+    /// @notice Share of a stake slashed for committing a round nonce and not revealing it.
+    uint256 public constant UNREVEALED_SLASH_BPS = 100;
+
+    /// @notice SecAgg+ round 0: publish the digest of this round's two ephemeral public keys,
+    ///         and reveal the nonce committed for this round (ignored when none was), which
+    ///         enters the round's seed. The first advertisement of a round finalizes the
+    ///         previous one when it is due.
+    function advertiseKeys(uint256 taskId, uint256 round, bytes32 digest, bytes32 nonce) external {
         Task storage t = _tasks[taskId];
         RoundState memory s = t.state;
         if (s.phase == Phase.None) revert CoordinatorUnknownTask(taskId);
@@ -32,22 +40,36 @@ contract SecAggPhases is CoordinatorSecAgg {
         }
         if (sm.advertRound == round) revert CoordinatorAlreadySubmitted(taskId, round, Phase.Advertise, msg.sender);
         sm.advertRound = uint32(round);
+        if (sm.nonceRound == round) {
+            if (keccak256(abi.encode(nonce, msg.sender, taskId, round)) != _nonceHashes[taskId][msg.sender]) {
+                revert CoordinatorNonceMismatch(taskId, round, msg.sender);
+            }
+            sm.revealRound = uint32(round);
+            _revealed[taskId] ^= nonce;
+            emit NonceRevealed(taskId, round, msg.sender, nonce);
+        }
         SecureCounts storage c = _secureCounts[taskId];
         c.advertised += 1;
         emit KeysAdvertised(taskId, round, msg.sender, digest);
         if (c.advertised >= s.members) _enterPhase(taskId, t, s, Phase.Share);
     }
 
-    /// @notice SecAgg+ round 1: publish the digest of the key shares encrypted to neighbours.
-    ///         The event carries the member's weight (fixed at join): the round's weights bound
-    ///         its aggregate before anyone masks, which fixes the ring the masked inputs live in.
-    function shareKeys(uint256 taskId, uint256 round, bytes32 digest) external {
+    /// @notice SecAgg+ round 1: publish the digest of the key shares encrypted to neighbours,
+    ///         and commit keccak256(abi.encode(nonce, member, taskId, round + 1)) for the next
+    ///         round's seed (zero: none). The event carries the member's weight (fixed at join):
+    ///         the round's weights bound its aggregate before anyone masks, which fixes the ring.
+    function shareKeys(uint256 taskId, uint256 round, bytes32 digest, bytes32 nextNonceHash) external {
         Task storage t = _tasks[taskId];
         RoundState memory s = t.state;
         SecureMember storage sm = _secureMember(taskId, s, round, Phase.Share, digest);
         if (sm.advertRound != round) revert CoordinatorMissedPhase(taskId, round, Phase.Advertise, msg.sender);
         if (sm.shareRound == round) revert CoordinatorAlreadySubmitted(taskId, round, Phase.Share, msg.sender);
         sm.shareRound = uint32(round);
+        if (nextNonceHash != bytes32(0)) {
+            sm.nonceRound = uint32(round + 1);
+            _nonceHashes[taskId][msg.sender] = nextNonceHash;
+            emit NonceCommitted(taskId, round + 1, msg.sender, nextNonceHash);
+        }
         SecureCounts storage c = _secureCounts[taskId];
         c.shared += 1;
         emit KeysShared(taskId, round, msg.sender, digest, _members[taskId][msg.sender].weight);
@@ -119,6 +141,29 @@ contract SecAggPhases is CoordinatorSecAgg {
             emit UnmaskWithheld(taskId, round, w);
         }
         _postAggregate(taskId, t, s, round, merkleRoot, modelRoot, excluded, reasons);
+    }
+
+    /// @notice Slash a member that committed a nonce for `round` and did not reveal it while
+    ///         that round's advertise phase was open (a small liveness slash: half to the
+    ///         caller, half to the pool). Anyone may call it once that phase has closed.
+    function slashUnrevealed(uint256 taskId, uint256 round, address member) external nonReentrant {
+        Task storage t = _tasks[taskId];
+        RoundState memory s = t.state;
+        if (s.phase == Phase.None) revert CoordinatorUnknownTask(taskId);
+        if (round > s.round || (round == s.round && s.phase == Phase.Advertise)) {
+            revert CoordinatorWrongPhase(taskId, Phase.Share, s.phase);
+        }
+        SecureMember storage sm = _secureMembers[taskId][member];
+        if (sm.nonceRound != round || sm.revealRound == round) revert CoordinatorNotWithheld(taskId, round, member);
+        sm.revealRound = uint32(round); // once
+        Member storage m = _members[taskId][member];
+        uint256 amount = uint256(m.stake) * UNREVEALED_SLASH_BPS / 10_000;
+        m.stake -= uint96(amount);
+        uint256 reward = amount / 2;
+        t.pool += uint128(amount - reward);
+        emit Slashed(taskId, round, member, amount, Fault.Unrevealed, msg.sender, reward);
+
+        if (reward > 0) token.safeTransfer(msg.sender, reward);
     }
 
     function _secureMember(uint256 taskId, RoundState memory s, uint256 round, Phase phase, bytes32 digest)

@@ -49,7 +49,8 @@ interface ITaskCoordinator {
         InvalidIncluded,
         Unanswered,
         NormLie,
-        Copy
+        Copy,
+        Unrevealed
     }
 
     /// @notice How a bonded challenge ended.
@@ -222,6 +223,8 @@ interface ITaskCoordinator {
     error CoordinatorChallengeWindowClosed(uint256 taskId, uint256 round, uint256 deadline);
     /// @notice A fault of this member was already proven this round.
     error CoordinatorAlreadyProven(uint256 taskId, uint256 round, address account);
+    /// @notice The revealed nonce is not the one the member committed for this round.
+    error CoordinatorNonceMismatch(uint256 taskId, uint256 round, address account);
     /// @notice The round's aggregate was refuted too many times; wait for its deadline.
     error CoordinatorTooManyEpochs(uint256 taskId, uint256 round);
 
@@ -293,6 +296,10 @@ interface ITaskCoordinator {
     event PhaseStarted(uint256 indexed taskId, uint256 indexed round, Phase phase, uint256 deadline);
     /// @notice The round's public randomness (seeds the SecAgg+ neighbour graph).
     event RoundSeed(uint256 indexed taskId, uint256 indexed round, bytes32 seed);
+    /// @notice A member committed the hash of its nonce for `round`'s seed.
+    event NonceCommitted(uint256 indexed taskId, uint256 indexed round, address indexed participant, bytes32 nonceHash);
+    /// @notice A member revealed its nonce; the round's seed mixes every revealed nonce.
+    event NonceRevealed(uint256 indexed taskId, uint256 indexed round, address indexed participant, bytes32 nonce);
     event KeysAdvertised(uint256 indexed taskId, uint256 indexed round, address indexed participant, bytes32 digest);
     event KeysShared(
         uint256 indexed taskId, uint256 indexed round, address indexed participant, bytes32 digest, uint256 samples

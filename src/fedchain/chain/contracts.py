@@ -9,6 +9,7 @@ from dataclasses import asdict, dataclass
 from pathlib import Path
 from typing import Any
 
+from eth_abi import encode
 from eth_account.signers.local import LocalAccount
 from eth_utils import keccak
 from web3 import Web3
@@ -295,11 +296,43 @@ class CoordinatorClient:
     def advertise_keys(
         self, member: LocalAccount, task_id: int, round: int, digest: bytes
     ) -> Receipt:
-        return self._secure_tx(member, "advertiseKeys", "advertise_keys", task_id, round, digest)
+        """Publish the key advert's digest and reveal the member's nonce for this round's seed
+        (the contract ignores it when none was committed)."""
+        return self._secure_tx(
+            member,
+            "advertiseKeys",
+            "advertise_keys",
+            task_id,
+            round,
+            digest,
+            round_nonce(member, task_id, round),
+        )
 
     def share_keys(self, member: LocalAccount, task_id: int, round: int, digest: bytes) -> Receipt:
-        """Publish the key shares' digest (the event carries the member's weight)."""
-        return self._secure_tx(member, "shareKeys", "share_keys", task_id, round, digest)
+        """Publish the key shares' digest (the event carries the member's weight) and commit the
+        member's nonce for the next round's seed."""
+        return self._secure_tx(
+            member,
+            "shareKeys",
+            "share_keys",
+            task_id,
+            round,
+            digest,
+            nonce_commitment(member, task_id, round + 1),
+        )
+
+    def slash_unrevealed(
+        self, caller: LocalAccount, task_id: int, round: int, member: str
+    ) -> Receipt:
+        """Slash a member that committed a nonce for ``round`` and did not reveal it."""
+        return self.tx.send(
+            caller,
+            self.contract.functions.slashUnrevealed(task_id, round, member),
+            gas=GAS_LIMITS["secure_phase"],
+            operation="slash_unrevealed",
+            task_id=task_id,
+            round=round,
+        )
 
     def complain(self, member: LocalAccount, task_id: int, round: int, digest: bytes) -> Receipt:
         """Publish a complaint about neighbours' key shares (before committing a masked input)."""
@@ -316,7 +349,7 @@ class CoordinatorClient:
         task_id: int,
         round: int,
         digest: bytes,
-        *extra: int,
+        *extra: int | bytes,
     ) -> Receipt:
         return self.tx.send(
             member,
@@ -930,6 +963,27 @@ def flatten_proof(proof: Proof) -> list[bytes]:
     for h, total in proof:
         out += [bytes(h), int(total % 2**256).to_bytes(32, "big")]
     return out
+
+
+def round_nonce(member: LocalAccount, task_id: int, round: int) -> bytes:
+    """The member's nonce for a round's seed: derived from its key (so a restarted node finds it
+    again without storing it), unknown to everyone else until revealed."""
+    return keccak(
+        b"fedchain-round-nonce"
+        + bytes(member.key)
+        + task_id.to_bytes(32, "big")
+        + round.to_bytes(32, "big")
+    )
+
+
+def nonce_commitment(member: LocalAccount, task_id: int, round: int) -> bytes:
+    """keccak256(abi.encode(nonce, member, taskId, round)), as the contract checks it."""
+    return keccak(
+        encode(
+            ["bytes32", "address", "uint256", "uint256"],
+            [round_nonce(member, task_id, round), member.address, task_id, round],
+        )
+    )
 
 
 def _snake(name: str) -> str:

@@ -64,6 +64,7 @@ class Fault(IntEnum):
     UNANSWERED = 4
     NORM_LIE = 5
     COPY = 6
+    UNREVEALED = 7
 
 
 class ChallengeOutcome(IntEnum):
