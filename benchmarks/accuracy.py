@@ -28,7 +28,6 @@ import json
 import multiprocessing as mp
 import os
 import platform
-import subprocess
 import time
 from concurrent.futures import ProcessPoolExecutor
 from pathlib import Path
@@ -38,6 +37,8 @@ from typing import Any
 import numpy as np
 from rich.console import Console
 from rich.table import Table
+
+from benchmarks.provenance import git_state
 
 HERE = Path(__file__).resolve().parent
 ROOT = HERE.parent
@@ -445,20 +446,7 @@ def main(argv: list[str] | None = None) -> int:
 
     chain_runs = [r for r in results if r["kind"] == "chain"]
     refs = {(r["dataset"], r["seed"]): r for r in results if r["kind"] == "references"}
-    try:
-        commit = subprocess.run(
-            ["git", "rev-parse", "HEAD"], cwd=ROOT, capture_output=True, text=True
-        ).stdout.strip()
-        dirty = bool(
-            subprocess.run(
-                ["git", "status", "--porcelain", "contracts", "src"],
-                cwd=ROOT,
-                capture_output=True,
-                text=True,
-            ).stdout.strip()
-        )
-    except FileNotFoundError:
-        commit, dirty = "", False
+    commit, dirty = git_state(ROOT)
     result = {
         "benchmark": "accuracy",
         "date": dt.datetime.now(dt.UTC).isoformat(timespec="seconds"),

@@ -51,7 +51,6 @@ import json
 import math
 import os
 import platform
-import subprocess
 import time
 from collections import defaultdict
 from dataclasses import dataclass
@@ -65,6 +64,7 @@ from rich.console import Console
 from rich.table import Table
 from web3.logs import DISCARD
 
+from benchmarks.provenance import git_state
 from fedchain.aggregation.fedavg import divide_round_half_even
 from fedchain.chain import (
     ChainBackend,
@@ -825,20 +825,7 @@ def print_tables(result: dict[str, Any]) -> None:
 
 
 def _meta(started: float) -> dict[str, Any]:
-    try:
-        commit = subprocess.run(
-            ["git", "rev-parse", "HEAD"], cwd=ROOT, capture_output=True, text=True
-        ).stdout.strip()
-        dirty = bool(
-            subprocess.run(
-                ["git", "status", "--porcelain", "contracts", "src"],
-                cwd=ROOT,
-                capture_output=True,
-                text=True,
-            ).stdout.strip()
-        )
-    except FileNotFoundError:
-        commit, dirty = "", False
+    commit, dirty = git_state(ROOT)
     try:
         from importlib.metadata import version
 

@@ -50,6 +50,7 @@ from rich.console import Console
 from rich.table import Table
 from web3 import Web3
 
+from benchmarks.provenance import git_state
 from fedchain.chain import EmbeddedChain, GasLedger, Phase, Transactor, derive_account
 from fedchain.chain.artifacts import load_artifact
 from fedchain.codec.blob import BlobKind
@@ -633,20 +634,7 @@ def plot(result: dict[str, Any], path: Path) -> None:
 
 def _machine() -> dict[str, Any]:
     coord = load_artifact("TaskCoordinator")
-    try:
-        commit = subprocess.run(
-            ["git", "rev-parse", "HEAD"], cwd=ROOT, capture_output=True, text=True
-        ).stdout.strip()
-        dirty = bool(
-            subprocess.run(
-                ["git", "status", "--porcelain", "contracts", "src"],
-                cwd=ROOT,
-                capture_output=True,
-                text=True,
-            ).stdout.strip()
-        )
-    except FileNotFoundError:
-        commit, dirty = "", False
+    commit, dirty = git_state(ROOT)
     return {
         "date": dt.datetime.now(dt.UTC).isoformat(timespec="seconds"),
         "machine": f"{platform.machine()}, {os.cpu_count()} cores, {platform.system()}",

@@ -26,7 +26,6 @@ from __future__ import annotations
 import argparse
 import datetime as dt
 import json
-import subprocess
 import time
 from pathlib import Path
 from statistics import median
@@ -35,6 +34,7 @@ from typing import Any
 from rich.console import Console
 from rich.table import Table
 
+from benchmarks.provenance import git_state
 from fedchain.sim.demo import DemoConfig, DemoReport, run_demo
 
 HERE = Path(__file__).resolve().parent
@@ -153,9 +153,7 @@ def main() -> int:
     ratio = [w["with_watcher_s"] / w["without_watcher_s"] for w in watch]
     out = {
         "meta": {
-            "commit": subprocess.run(
-                ["git", "rev-parse", "HEAD"], capture_output=True, text=True
-            ).stdout.strip(),
+            "commit": git_state()[0],
             "date": dt.datetime.now(dt.UTC).isoformat(timespec="seconds"),
             "setup": "breast_cancer, 10 owners, Dirichlet 0.5, 4 rounds, embedded chain",
             "seconds": round(time.perf_counter() - started, 1),
