@@ -1,12 +1,13 @@
 """Protocol-attack matrix: every fault kind the chain referees, × seeds, against a clean run.
 
-    python -m benchmarks.protocol_attacks              # 7 kinds × 5 seeds (+ 5 clean runs)
+    python -m benchmarks.protocol_attacks              # 8 kinds × 5 seeds (+ 5 clean runs)
     python -m benchmarks.protocol_attacks --seeds 1    # a smoke run
 
 Each run is ``fedchain.sim.demo.run_demo`` on the embedded chain (breast_cancer, 10 owners,
 Dirichlet 0.5, 4 rounds, the demo's defaults, a watcher run by the sponsor). For each
 (kind, seed) it reports, against the clean run with the same seed:
-- ``refuted``: the fault was refuted on-chain (a dispute with outcome refuted/timeout); for
+- ``refuted``: the fault was refuted on-chain (a dispute with outcome refuted/timeout; for
+  silent, a liveness slash of the incumbent once the backup's aggregate finalized); for
   exclude-honest (not provable) it means made worthless: the cheater earns no more than it
   would have honestly; for inflate-samples (a claim nobody can verify) it means bounded: the
   cheater's share of the rewards is at most 2 × max(its true sample share, 1/n);
@@ -50,6 +51,7 @@ FAULTS: dict[str, tuple[int, int]] = {
     "norm-lie": (6, 1),
     "copycat": (5, 1),
     "inflate-samples": (4, 1),
+    "silent": (3, 2),
 }
 UNPROVABLE = {"exclude-honest", "inflate-samples"}
 
@@ -90,10 +92,18 @@ def compare(kind: str, seed: int, clean: DemoReport, bad: DemoReport) -> dict[st
     share = bad.rewards[i].rewards / total
     true_share = clean.rewards[i].samples / sum(p.samples for p in clean.rewards)
     bound = 2 * max(true_share, 1 / len(bad.rewards))
+    # A liveness slash is credited to the backup that aggregated: not part of a clean reward.
+    proceeds = {s.beneficiary: 0.0 for s in bad.slashed}
+    for s in bad.slashed:
+        if s.reason == "silent":
+            proceeds[s.beneficiary] += s.to_beneficiary
     if kind == "inflate-samples":
         refuted, how = share <= bound, "bounded"
     elif kind in UNPROVABLE:
         refuted, how = gain <= 1e-9, "worthless"
+    elif kind == "silent":
+        slashed = any(s.address == cheater and s.reason == "silent" for s in bad.slashed)
+        refuted, how = slashed, "liveness slash" if slashed else "none"
     else:
         refuted, how = bool(proven), "on-chain proof" if proven else "none"
     return {
@@ -107,7 +117,13 @@ def compare(kind: str, seed: int, clean: DemoReport, bad: DemoReport) -> dict[st
         "cheater_gain": round(gain, 6),
         "cheater_net": round(_net(bad, i), 6),
         "honest_rewards_equal": all(
-            abs(bad.rewards[j].rewards - clean.rewards[j].rewards) < 1e-9 for j in others
+            abs(
+                bad.rewards[j].rewards
+                - proceeds.get(bad.rewards[j].address, 0.0)
+                - clean.rewards[j].rewards
+            )
+            < 1e-9
+            for j in others
         ),
         "final_model_equal": _final(bad) == _final(clean),
         "disputes": len(bad.disputes),

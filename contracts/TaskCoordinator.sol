@@ -45,6 +45,7 @@ contract TaskCoordinator is CoordinatorRounds, CoordinatorStaking, CoordinatorSe
             sel == CoordinatorLens.getTask.selector || sel == CoordinatorLens.getMember.selector
                 || sel == CoordinatorLens.rewardPerWeight.selector || sel == CoordinatorLens.phaseOf.selector
                 || sel == CoordinatorLens.roundView.selector || sel == CoordinatorLens.commitView.selector
+                || sel == CoordinatorLens.aggregateGrace.selector
         ) ? lens : secAggPhases;
         assembly ("memory-safe") {
             calldatacopy(0, 0, calldatasize())

@@ -220,6 +220,6 @@ def test_a_mid_round_joiner_cannot_commit_and_does_not_hold_the_window_open(
     _commit(coordinator, digest, late, tid, 2)
     t = coordinator.get_task(tid)
     assert t.phase == Phase.AGGREGATE and (t.committed, t.total_weight) == (4, 50)
-    _finish_round(chain, coordinator, digest, members[0], tid, 2)
+    _finish_round(chain, coordinator, digest, late, tid, 2)  # the incumbent aggregates again
     assert coordinator.get_member(tid, late.address).pending == 20 * (REWARD // 50)
     assert accounting_holds(coordinator, token)

@@ -126,6 +126,10 @@ def test_a_round_walked_through_predictions_match_the_contract(
     assert info.round == 3 and info.phase == Phase.AGGREGATE
     assert commit_target(info, now) is None
     assert not advance_due(info, now)
+    # the incumbent aggregator's grace ends first (backups may post then), then the window
+    assert next_deadline(info, now) == info.deadline + info.aggregate_duration // 2
+    _past(chain, info.deadline + info.aggregate_duration // 2)
+    info, now = w.info(), chain.next_block_time()
     assert next_deadline(info, now) == info.deadline + info.aggregate_duration
     _advance_refused(w)
     _past(chain, info.deadline + info.aggregate_duration)

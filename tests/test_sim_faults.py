@@ -86,6 +86,10 @@ def test_a_refuted_fault_costs_the_cheater_and_nobody_else(
     cheater = _common(report, clean)
     dispute_kind, reason = REFUTED[kind]
     rounds = list(range(FROM_ROUND, ROUNDS + 1))
+    if kind in AGGREGATE_ONLY:
+        # A refuted incumbent loses the incumbency: the honest aggregator that re-posted holds
+        # every later grace and posts first, so the rogue cheats once.
+        rounds = [FROM_ROUND]
     # every cheating round was disputed and the cheater lost it (a timeout, for withholding)
     want = "timeout" if kind == "withhold" else "refuted"
     assert [(d.round, d.kind, d.outcome) for d in report.disputes] == [
@@ -93,9 +97,10 @@ def test_a_refuted_fault_costs_the_cheater_and_nobody_else(
     ]
     assert [(s.round, s.reason) for s in report.slashed] == [(r, reason) for r in rounds]
     assert all(s.amount > 0 for s in report.slashed)
-    # the cheater ends with fewer tokens than it started with, and fewer than in the clean run
-    assert _net(report, CHEATER) < 0
+    # the cheater ends with fewer tokens than in the clean run, by at least what it was slashed
+    # (a trainer's slashed update also loses that round's reward)
     assert _net(report, CHEATER) < _net(clean, CHEATER)
+    assert _net(report, CHEATER) <= _net(clean, CHEATER) - _slashed(report, cheater) + 1e-9
     # every honest member is paid exactly what it is paid in the clean run
     for i in range(CLIENTS):
         if i != CHEATER:
@@ -106,7 +111,10 @@ def test_a_refuted_fault_costs_the_cheater_and_nobody_else(
         assert [r["model_digest"] for r in report.rounds] == [
             r["model_digest"] for r in clean.rounds
         ]
-        assert all(r["aggregator"] != cheater for r in report.rounds)
+        # it aggregated honestly until it turned rogue; it never aggregated again
+        assert [r["aggregator"] == cheater for r in report.rounds] == [
+            r < FROM_ROUND for r in range(1, ROUNDS + 1)
+        ]
         assert report.rewards[CHEATER].rewards == clean.rewards[CHEATER].rewards
     else:
         # a slashed update is left out of its round: the cheater earns nothing for it
@@ -144,6 +152,35 @@ def test_exclude_honest_is_worthless_to_the_excluder(tmp_path: Path, clean: Demo
             assert p.rewards == was.rewards, p.name
         assert p.stake_returned == was.stake_returned
     assert sum(p.rewards for p in report.rewards) < sum(p.rewards for p in clean.rewards)
+
+
+def test_a_silent_incumbent_aggregator_is_slashed_and_its_backup_paid(
+    tmp_path: Path, clean: DemoReport
+) -> None:
+    # Execute: the cheater aggregates round 1 (the incumbent), then stops posting
+    report = _run(tmp_path, "silent")
+
+    # Assert: the honest aggregator waits out the grace and posts; the finalized round slashes
+    # the incumbent 1 % of its stake, half credited to the backup; it holds no later grace
+    cheater = _common(report, clean)
+    assert report.disputes == []
+    assert [r["aggregator"] == cheater for r in report.rounds] == [
+        r < FROM_ROUND for r in range(1, ROUNDS + 1)
+    ]
+    (slash,) = report.slashed
+    assert (slash.address, slash.reason, slash.round) == (cheater, "silent", FROM_ROUND)
+    stake = clean.rewards[CHEATER].stake_returned
+    assert slash.amount == pytest.approx(stake / 100)
+    backup = report.rounds[FROM_ROUND - 1]["aggregator"]
+    assert slash.beneficiary == backup and slash.to_beneficiary == pytest.approx(slash.amount / 2)
+    assert report.rewards[CHEATER].stake_returned == pytest.approx(stake - slash.amount)
+    assert _net(report, CHEATER) < _net(clean, CHEATER)
+    # the model is the clean run's; honest members are paid the clean rewards (the backup also
+    # gets its half of the slash)
+    assert [r["model_digest"] for r in report.rounds] == [r["model_digest"] for r in clean.rounds]
+    for i, p in enumerate(report.rewards):
+        extra = slash.to_beneficiary if p.address == backup else 0.0
+        assert p.rewards == pytest.approx(clean.rewards[i].rewards + extra, abs=1e-12), p.name
 
 
 def test_inflated_samples_buy_a_bounded_weight(tmp_path: Path, clean: DemoReport) -> None:

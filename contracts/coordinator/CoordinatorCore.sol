@@ -93,6 +93,9 @@ abstract contract CoordinatorCore is ITaskCoordinator, ReentrancyGuardTransient 
 
     /// @notice Largest sample count a member may declare (fits the packed member record).
     uint256 public constant MAX_SAMPLES = type(uint24).max;
+    /// @notice Share of its stake (basis points) an incumbent aggregator loses when it let its
+    ///         grace pass and another member's aggregate finalizes the round (a liveness slash).
+    uint256 public constant SILENT_SLASH_BPS = 100;
 
     /// @notice The token of stakes, pools and bonds.
     IERC20 public immutable token;
@@ -112,6 +115,8 @@ abstract contract CoordinatorCore is ITaskCoordinator, ReentrancyGuardTransient 
     /// @dev Per finalized round, (reward per weight << 8 | final aggregate epoch), two rounds per
     ///      word so half of the finalizations rewrite a word instead of filling a new one.
     mapping(uint256 taskId => mapping(uint256 pair => uint256)) internal _roundPay;
+    /// @dev The incumbent aggregator that let this round's grace pass (cleared each round).
+    mapping(uint256 taskId => address) internal _silent;
 
     /// @param token_ The ERC-20 used for stakes, reward pools and bonds.
     constructor(IERC20 token_) {
@@ -142,6 +147,15 @@ abstract contract CoordinatorCore is ITaskCoordinator, ReentrancyGuardTransient 
         if (a.flags & ACTIVE == 0) revert CoordinatorNotMember(taskId, msg.sender);
         uint96 bond = t.aggregatorBond;
         if (a.stake < bond) revert CoordinatorStakeBelowBond(taskId, a.stake, bond);
+        address incumbent = t.aggregator;
+        if (incumbent != msg.sender && incumbent != address(0)) {
+            (address holder, uint256 graceEnd) = _graceHolder(taskId, t, s);
+            if (holder != address(0)) {
+                if (block.timestamp < graceEnd) revert CoordinatorGraceHeld(taskId, round, holder, graceEnd);
+                _silent[taskId] = holder;
+                emit AggregatorSilent(taskId, round, holder);
+            }
+        }
         uint8 epoch = t.epoch;
         if (epoch > MAX_EPOCH) revert CoordinatorTooManyEpochs(taskId, round);
         uint8 tag = (epoch + 1) << TAG_SHIFT;
@@ -171,6 +185,28 @@ abstract contract CoordinatorCore is ITaskCoordinator, ReentrancyGuardTransient 
         t.aggregateRoot = merkleRoot;
         t.modelRoot = modelRoot;
         emit AggregatePosted(taskId, round, msg.sender, merkleRoot, modelRoot, weight, epoch, bond, s.deadline);
+    }
+
+    /// @dev Who holds the grace of the open aggregate window, and until when: the member that
+    ///      posted the last aggregate, while it is active, can afford the bond, is not barred
+    ///      this round and has not let its grace pass already (address(0): open to every member).
+    ///      The grace is the first half of the window. Why the last aggregator: it has shown it
+    ///      can aggregate, it costs no storage write per round, and aggregating pays nothing
+    ///      extra, so holding the duty buys nothing but the slash for neglecting it.
+    function _graceHolder(uint256 taskId, Task storage t, RoundState memory s)
+        internal
+        view
+        returns (address holder, uint256 graceEnd)
+    {
+        holder = t.aggregator;
+        if (holder == address(0) || _barred[taskId][holder] == s.round || _silent[taskId] == holder) {
+            return (address(0), 0);
+        }
+        Member storage m = _members[taskId][holder];
+        if (m.flags & ACTIVE == 0 || m.stake < t.aggregatorBond) return (address(0), 0);
+        uint256 half = t.aggregateDuration / 2;
+        // Plaintext: the window opens at the commit deadline; secure: it closes at `deadline`.
+        graceEnd = s.secure ? uint256(s.deadline) - half : uint256(s.deadline) + half;
     }
 
     function _secureCountsOf(uint256 taskId) internal view virtual returns (uint32, uint32, uint32);
@@ -261,10 +297,28 @@ abstract contract CoordinatorCore is ITaskCoordinator, ReentrancyGuardTransient 
             _roundPay[taskId][s.round >> 1] |= ((perWeight << 8) | epoch) << shift;
         }
         t.pool -= uint128(credited);
+        address silent = _silent[taskId];
+        if (silent != address(0) && silent != t.aggregator) _slashSilent(taskId, t, s.round, silent);
         bytes32 model = t.modelRoot;
         t.globalModelRoot = model;
         emit RoundFinalized(taskId, s.round, model, perWeight, credited, t.aggregatorBond);
         _next(taskId, t, s);
+    }
+
+    /// @dev The round finalized with another member's aggregate after the incumbent's grace
+    ///      passed: the evidence is on-chain (its grace, the posts). Half goes to the member whose
+    ///      aggregate finalized (credited, not transferred: no call in the middle of a round
+    ///      transition), half to the pool. An aborted round slashes nobody: nothing shows the
+    ///      round could have been aggregated.
+    function _slashSilent(uint256 taskId, Task storage t, uint256 round, address silent) internal {
+        Member storage m = _members[taskId][silent];
+        uint256 amount = uint256(m.stake) * SILENT_SLASH_BPS / 10_000;
+        m.stake -= uint96(amount);
+        uint256 reward = amount / 2;
+        t.pool += uint128(amount - reward);
+        address by = t.aggregator;
+        _members[taskId][by].claimable += uint96(reward);
+        emit Slashed(taskId, round, silent, amount, Fault.Silent, by, reward);
     }
 
     function _abort(uint256 taskId, Task storage t, RoundState memory s, AbortReason reason) internal {
@@ -279,6 +333,7 @@ abstract contract CoordinatorCore is ITaskCoordinator, ReentrancyGuardTransient 
             s.newMembers = 0;
         }
         if (t.epoch != 0) t.epoch = 0;
+        if (_silent[taskId] != address(0)) delete _silent[taskId];
         if (t.invalidCount != 0) {
             t.invalidCount = 0;
             t.invalidWeight = 0;

@@ -15,6 +15,12 @@ contract CoordinatorLens is CoordinatorSecAgg, ICoordinatorLens {
 
     // ---------------------------------------------------------------- views
 
+    /// @inheritdoc ICoordinatorLens
+    function aggregateGrace(uint256 taskId) external view returns (address holder, uint256 graceEnd) {
+        Task storage t = _task(taskId);
+        return _graceHolder(taskId, t, t.state);
+    }
+
     /// @notice Everything about a task in one call.
     function getTask(uint256 taskId) external view returns (TaskView memory v) {
         Task storage t = _task(taskId);

@@ -195,7 +195,15 @@ abstract contract CoordinatorStaking is CoordinatorCore, IDisputeHooks {
         if (m.flags & ACTIVE == 0) revert CoordinatorNotMember(taskId, msg.sender);
         RoundState memory s = t.state;
         bool roundOpen = s.phase != Phase.Registration && s.phase != Phase.Completed;
-        if (roundOpen && (m.lastRound == s.round || (s.phase == Phase.Challenge && t.aggregator == msg.sender))) {
+        // Not while its update, its locked bond or its liveness slash (a grace it let pass)
+        // is still pending in the open round.
+        if (
+            roundOpen
+                && (
+                    m.lastRound == s.round || (s.phase == Phase.Challenge && t.aggregator == msg.sender)
+                        || _silent[taskId] == msg.sender
+                )
+        ) {
             revert CoordinatorInOpenRound(taskId, s.round, msg.sender);
         }
         _settle(taskId, s, m, msg.sender);

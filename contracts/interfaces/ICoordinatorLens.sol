@@ -13,4 +13,8 @@ interface ICoordinatorLens is ITaskCoordinator {
     /// @notice A member's commitment for its last round.
     function commitView(uint256 taskId, address account) external view returns (CommitView memory);
 
+    /// @notice Who holds the grace of the open aggregate window and until when (address(0): any
+    ///         member may post now). Others' posts before `graceEnd` revert `CoordinatorGraceHeld`.
+    function aggregateGrace(uint256 taskId) external view returns (address holder, uint256 graceEnd);
+
 }

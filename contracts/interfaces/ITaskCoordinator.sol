@@ -50,7 +50,8 @@ interface ITaskCoordinator {
         Unanswered,
         NormLie,
         Copy,
-        Unrevealed
+        Unrevealed,
+        Silent
     }
 
     /// @notice How a bonded challenge ended.
@@ -215,6 +216,9 @@ interface ITaskCoordinator {
     error CoordinatorNotMedian(uint256 taskId, uint256 hint, uint256 below, uint256 above);
     /// @notice The caller's aggregate was refuted this round: it may not post again.
     error CoordinatorBarred(uint256 taskId, uint256 round, address account);
+    /// @notice The last aggregator holds the first half of the aggregate window (its grace);
+    ///         others may post only after `graceEnd`.
+    error CoordinatorGraceHeld(uint256 taskId, uint256 round, address incumbent, uint256 graceEnd);
     /// @notice Only the dispute game may call this.
     error CoordinatorNotDisputeGame(address caller);
     /// @notice The dispute game is already set.
@@ -265,6 +269,9 @@ interface ITaskCoordinator {
     event AggregateVoided(
         uint256 indexed taskId, uint256 indexed round, address indexed aggregator, uint256 epoch, Fault fault
     );
+    /// @notice The incumbent aggregator let its grace pass without posting; it is slashed
+    ///         `SILENT_SLASH_BPS` of its stake if another member's aggregate finalizes the round.
+    event AggregatorSilent(uint256 indexed taskId, uint256 indexed round, address indexed incumbent);
     event Slashed(
         uint256 indexed taskId,
         uint256 indexed round,

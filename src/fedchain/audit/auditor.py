@@ -129,10 +129,12 @@ def audit_task(
     # Models this audit recomputed and matched against their on-chain roots: a later round
     # replays from them even when the stored blob vanished.
     known: dict[bytes, np.ndarray] = {}
+    incumbent: str | None = None  # who posted the last aggregate before the round
     for outcome in coordinator.round_outcomes(task_id):
         v = RoundVerdict(task_id, outcome.round, "finalized" if outcome.finalized else "aborted")
         verdicts.append(v)
         _check_refutations(coordinator, blobs, task_id, outcome.round, base_root, v)
+        incumbent = _check_silent(coordinator, task_id, outcome.round, incumbent, v)
         if not outcome.finalized:
             continue  # the model stays; nothing was aggregated
         agg = coordinator.aggregate(task_id, outcome.round)
@@ -358,6 +360,39 @@ def _check_refutations(
             ExclusionReason.UNAVAILABLE,
         ):
             v.problems.append(f"{member} was slashed for a copy, but its root is its own")
+
+
+def _check_silent(
+    coordinator: CoordinatorClient, task_id: int, round: int, incumbent: str | None, v: RoundVerdict
+) -> str | None:
+    """Replay the round's liveness slashes: only the incumbent (the last aggregator before the
+    round), whose grace the chain saw pass, and only when another member's aggregate finalized
+    the round, paying that member. Returns the incumbent of the next round."""
+    posts = coordinator.aggregates(task_id, round)
+    final = (
+        posts[-1].aggregator if posts and not _voided_last(coordinator, task_id, round) else None
+    )
+    silent = {a for r, a in coordinator.silent_aggregators(task_id) if r == round}
+    for x in coordinator.slashes(task_id):
+        if x["round"] != round or x["fault"] != Fault.SILENT:
+            continue
+        who = x["address"]
+        if who != incumbent:
+            v.problems.append(
+                f"{who} was slashed as a silent aggregator, but was not the incumbent"
+            )
+        elif who not in silent:
+            v.problems.append(f"{who} was slashed as a silent aggregator before its grace passed")
+        elif final is None or final == who or x["beneficiary"] != final:
+            v.problems.append(f"{who}'s liveness slash is not paid to the finalized aggregator")
+        else:
+            v.notes.append(f"incumbent aggregator {who} let its grace pass: slashed {x['amount']}")
+    return posts[-1].aggregator if posts else incumbent
+
+
+def _voided_last(coordinator: CoordinatorClient, task_id: int, round: int) -> bool:
+    posts = coordinator.aggregates(task_id, round)
+    return any(r == round and e == posts[-1].epoch for r, _, e, _ in coordinator.voided(task_id))
 
 
 def _check_credits(

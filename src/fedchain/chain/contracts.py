@@ -448,6 +448,19 @@ class CoordinatorClient:
             int(m[0]), int(m[1]), int(m[2]), int(m[3]), int(m[4]), int(pending), _b32(commitment)
         )
 
+    def aggregate_grace(self, task_id: int) -> tuple[str | None, int]:
+        """(holder, grace end) of the open aggregate window: the incumbent aggregator that may
+        post alone until then, or (None, 0) when any member may post now."""
+        holder, end = self._view("aggregateGrace", task_id)
+        return (None, 0) if int(holder, 16) == 0 else (holder, int(end))
+
+    def silent_aggregators(self, task_id: int) -> list[tuple[int, str]]:
+        """(round, incumbent) of every grace that passed without the incumbent's post."""
+        return [
+            (int(a["round"]), a["incumbent"])
+            for a in (e["args"] for e in self._logs("AggregatorSilent", taskId=task_id))
+        ]
+
     def reward_per_weight(self, task_id: int, round: int) -> int:
         return int(self.contract.functions.rewardPerWeight(task_id, round).call())
 

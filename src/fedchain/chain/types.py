@@ -65,6 +65,7 @@ class Fault(IntEnum):
     NORM_LIE = 5
     COPY = 6
     UNREVEALED = 7
+    SILENT = 8
 
 
 class ChallengeOutcome(IntEnum):

@@ -47,7 +47,7 @@ class AggregatorNode(TaskNode):
             return None  # secure rounds are unmasked by SecureAggregatorNode
         if now >= info.deadline + info.aggregate_duration:
             return None
-        if self._barred(info.round):
+        if self._barred(info.round) or self.waiting_for_incumbent(info.aggregator, now):
             return None
         inputs = self.select(
             collect_round_inputs(self.coordinator, self.blobs, self.task_id, info.round)

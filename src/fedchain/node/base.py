@@ -50,3 +50,11 @@ class TaskNode:
                 self.store, load_task_config(self.coordinator, self.store, self.task_id)
             )
         return self._blobs
+
+    def waiting_for_incumbent(self, incumbent: str, now: int) -> bool:
+        """True while another member (the last aggregator) holds the window's grace: it posts
+        first; this node is its backup and posts once the grace has passed."""
+        if int(incumbent, 16) == 0 or incumbent == self.address:
+            return False  # no eth_call in the usual case: we are the incumbent, or nobody is
+        holder, grace_end = self.coordinator.aggregate_grace(self.task_id)
+        return holder is not None and holder != self.address and now < grace_end

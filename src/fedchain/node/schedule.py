@@ -51,11 +51,16 @@ def advance_due(info: TaskInfo, now: int) -> bool:
 
 def next_deadline(info: TaskInfo, now: int) -> int | None:
     """The next timestamp at which something new becomes possible (None: nothing will)."""
+    grace_end = info.aggregate_duration // 2  # the incumbent aggregator's grace, then backups
     if info.secure and info.phase in SECURE_PHASES:
+        if info.phase == Phase.AGGREGATE and now < info.deadline - grace_end:
+            return info.deadline - grace_end
         return info.deadline
     if info.phase in (Phase.COMMIT, Phase.AGGREGATE):
         if now < info.deadline:
             return info.deadline
+        if now < info.deadline + grace_end:
+            return info.deadline + grace_end
         return info.deadline + info.aggregate_duration
     if info.phase == Phase.CHALLENGE:
         if now >= info.deadline and info.open_challenges > 0:

@@ -328,6 +328,8 @@ class SecureAggregatorNode(TaskNode):
         now = self.coordinator.chain.next_block_time()
         if not info.secure or info.phase != Phase.AGGREGATE or now >= info.deadline:
             return None
+        if self.waiting_for_incumbent(info.aggregator, now):
+            return None
         view = SecureRoundView(self.coordinator, self.blobs, self.task_id, info.round)
         try:
             total = view.aggregate()

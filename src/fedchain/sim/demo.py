@@ -136,6 +136,7 @@ class SlashRecord(BaseModel):
     reason: str
     round: int
     beneficiary: str
+    to_beneficiary: float = 0.0  # FED; a liveness slash credits it to the backup aggregator
 
 
 class DemoReport(BaseModel):
@@ -291,6 +292,7 @@ def run_demo(cfg: DemoConfig, progress: Progress | None = None) -> DemoReport:
                     reason=x["fault"].name.lower().replace("_", "-"),
                     round=x["round"],
                     beneficiary=x["beneficiary"],
+                    to_beneficiary=x["to_beneficiary"] / TOKEN,
                 )
                 for x in consortium.coordinator.slashes(task_id)
             ],

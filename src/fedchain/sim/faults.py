@@ -48,6 +48,7 @@ FaultKind = Literal[
     "copycat",
     "norm-lie",
     "withhold",
+    "silent",
 ]
 TRAINER_FAULTS: tuple[str, ...] = (
     "crash",
@@ -63,8 +64,9 @@ AGGREGATOR_FAULTS: tuple[str, ...] = (
     "wrong-model",
     "exclude-honest",
     "withhold",
+    "silent",
 )
-"""Faults of a member acting as aggregator (it posts before the honest aggregator)."""
+"""Faults of the incumbent aggregator (it aggregates honestly, then turns rogue)."""
 FAULT_KINDS: tuple[str, ...] = TRAINER_FAULTS + AGGREGATOR_FAULTS
 """Faults of plaintext rounds."""
 SECURE_FAULT_KINDS: tuple[str, ...] = ("crash", "malformed", "bad-shares")
@@ -199,8 +201,9 @@ _BALANCE_ABI = [
 
 
 class RogueAggregator(AggregatorNode):
-    """A member that, from round ``at_round`` on, posts a dishonest aggregate before the honest
-    aggregator does, and defends it as a cheater would:
+    """A member that aggregates honestly (it is polled before the honest aggregator, so it posts
+    round 1 and becomes the incumbent, holding each later window's grace) and, from round
+    ``at_round`` on, posts a dishonest aggregate and defends it as a cheater would:
 
     - wrong-aggregate: one element of Σ wᵢ·vᵢ is off by one (the model follows from the wrong
       sum, so only the sum is wrong); it defends with honest running sums, so the bisection
@@ -209,7 +212,9 @@ class RogueAggregator(AggregatorNode):
     - exclude-honest: it leaves out every valid update it can (all but the minimum needed) as
       "unavailable"; not provable, but worthless: rewards are shared over committed weight;
     - withhold: it posts honest roots but never stores the aggregate or model, and does not
-      answer availability challenges (timeout: the aggregate is void).
+      answer availability challenges (timeout: the aggregate is void);
+    - silent: it stops posting; the honest aggregator (its backup) posts once the grace has
+      passed, and the finalized round slashes the silent incumbent (``SILENT_SLASH_BPS``).
     """
 
     def __init__(
@@ -224,15 +229,20 @@ class RogueAggregator(AggregatorNode):
     def poll(self) -> NodeAction | None:
         info = self.coordinator.get_task(self.task_id)
         if info.round < self.at_round:
-            return None  # honest rounds: the honest aggregator posts
+            return super().poll()  # an honest aggregator until then
+        if self.fault == "silent":
+            return None
         if self.fault == "withhold" and info.phase == Phase.CHALLENGE:
             return None  # never answers
         return super().poll()
 
+    def _rogue(self) -> bool:
+        return self.coordinator.get_task(self.task_id).round >= self.at_round
+
     def build(
         self, inputs: RoundInputs, base_root: bytes
     ) -> tuple[CommittedVector, CommittedVector]:
-        if self.fault not in ("wrong-aggregate", "wrong-model"):
+        if self.fault not in ("wrong-aggregate", "wrong-model") or not self._rogue():
             return super().build(inputs, base_root)
         aggregate = inputs.aggregate()
         base = self.blobs.get_vector(BlobKind.MODEL, base_root)
@@ -249,7 +259,7 @@ class RogueAggregator(AggregatorNode):
         )
 
     def select(self, inputs: RoundInputs) -> RoundInputs:
-        if self.fault != "exclude-honest":
+        if self.fault != "exclude-honest" or not self._rogue():
             return inputs
         info = self.coordinator.get_task(self.task_id)
         keep = {self.address}
@@ -266,7 +276,7 @@ class RogueAggregator(AggregatorNode):
         return inputs
 
     def publish(self, aggregate: CommittedVector, model: CommittedVector) -> None:
-        if self.fault != "withhold":
+        if self.fault != "withhold" or not self._rogue():
             super().publish(aggregate, model)
 
 
