@@ -67,8 +67,9 @@ def demo(
         typer.Option(
             help="Misbehaving owners, e.g. '2:wrong-aggregate:3,5:copycat' (index:kind[:from round]). "
             "Plaintext kinds: crash, malformed, late, inflate-samples, copycat, norm-lie (as a "
-            "trainer); wrong-aggregate, wrong-model, exclude-honest, withhold (as an aggregator "
-            "posting before the honest one; the demo's watcher disputes it on-chain). "
+            "trainer); wrong-aggregate, wrong-model, exclude-honest, withhold, silent (as the "
+            "incumbent aggregator turning rogue at that round; the demo's watcher disputes it "
+            "on-chain, the honest aggregator posts after a refutation or the grace). "
             "Secure kinds: crash, malformed, bad-shares."
         ),
     ] = None,
@@ -209,6 +210,58 @@ def audit(
     console.print(audit_table(result))
     console.print(f"[bold red]{headline}[/]", soft_wrap=True)
     raise typer.Exit(1)
+
+
+@app.command()
+def bonds(
+    members: Annotated[
+        int, typer.Option(min=1, help="Members of a round (sets the bisection depth).")
+    ] = 10,
+    gas_price_gwei: Annotated[
+        float, typer.Option(min=0, help="Gas price the task should stay safe at, in gwei.")
+    ] = 20.0,
+    tokens_per_eth: Annotated[
+        str,
+        typer.Option(help="Price of the task token: whole tokens per ether (e.g. 1000 or 1/3)."),
+    ] = "1000",
+    margin: Annotated[str, typer.Option(help="Safety factor on the gas price (>= 1).")] = "2",
+) -> None:
+    """Smallest aggregator and challenge bonds that pay a dispute's winner its gas.
+
+    A refuted aggregator's bond pays the challenger half of it and a failed challenge pays the
+    aggregator half, so each bond covers twice the winner's gas in the longest game (measured:
+    benchmarks/results/disputes.json), times the margin.
+    """
+    from fractions import Fraction
+
+    from rich.table import Table
+
+    from fedchain.chain.bonds import minimum_bonds
+
+    try:
+        sizing = minimum_bonds(
+            members, round(gas_price_gwei * 10**9), Fraction(tokens_per_eth), margin=margin
+        )
+    except (ValueError, ZeroDivisionError) as exc:
+        _fail(str(exc))
+    table = Table(
+        title=f"Bonds for {members} members at {gas_price_gwei:g} gwei, {tokens_per_eth} tokens/ETH"
+    )
+    for col in ("bond", "pays for", "winner's gas", "minimum (tokens)"):
+        table.add_column(col, justify="right" if col != "pays for" else "left")
+    table.add_row(
+        "aggregatorBond",
+        "the challenger's refutation",
+        f"{sizing.gas.challenger:,}",
+        f"{sizing.aggregator_bond / 10**18:.6g}",
+    )
+    table.add_row(
+        "challengeBond",
+        "the aggregator's defence",
+        f"{sizing.gas.aggregator:,}",
+        f"{sizing.challenge_bond / 10**18:.6g}",
+    )
+    console.print(table)
 
 
 def _parse_faults(spec: str | None) -> dict[int, tuple[str, int]]:
