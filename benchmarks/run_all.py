@@ -12,6 +12,8 @@ BENCHMARKS = (
     "benchmarks.memory",
     "benchmarks.secagg",
     "benchmarks.disputes",
+    "benchmarks.secure_dispute",
+    "benchmarks.protocol_attacks",
 )
 
 
