@@ -1,8 +1,8 @@
-"""The audit replays each task's pool and challenge bonds from its events alone."""
+"""The audit replays each task's pool, challenge bonds and members' stakes from its events alone."""
 
 from __future__ import annotations
 
-from fedchain.audit.auditor import PoolLedger
+from fedchain.audit.auditor import PoolLedger, _stake_problems
 from fedchain.sim.demo import DemoConfig, run_demo
 
 LEDGER = PoolLedger(
@@ -51,3 +51,47 @@ def test_a_run_with_refutations_slashes_and_withdrawals_balances_its_ledger() ->
     # Assert: the audit's accounting (token identity and per-task ledger) holds after payouts
     assert report.audit["passed"], report.audit
     assert {s.reason for s in report.slashed} == {"wrong-aggregate", "norm-lie"}
+
+
+class _StakeChain:
+    """Just what the stake replay reads: the ordered stake events and the members' stakes."""
+
+    def __init__(self, changes: list[tuple[str, str, int]], stakes: dict[str, int]) -> None:
+        self.changes, self.stakes = changes, stakes
+
+    def stake_changes(self, task_id: int) -> list[tuple[str, str, int]]:
+        return self.changes
+
+    def get_member(self, task_id: int, account: str) -> object:
+        return type("M", (), {"stake": self.stakes.get(account, 0)})()
+
+
+_HISTORY = [
+    ("Joined", "a", 100),
+    ("Joined", "b", 120),
+    ("Slashed", "a", 10),  # e.g. a refuted aggregate's bond
+    ("Left", "b", 120),
+    ("Joined", "b", 110),  # rejoined: a fresh stake
+    ("Slashed", "b", 1),  # e.g. a liveness slash
+]
+
+
+def test_stakes_that_match_join_minus_slashes_pass() -> None:
+    assert _stake_problems(_StakeChain(_HISTORY, {"a": 90, "b": 109}), 1) == []  # type: ignore[arg-type]
+
+
+def test_a_stake_the_events_do_not_explain_is_a_problem() -> None:
+    problems = _stake_problems(_StakeChain(_HISTORY, {"a": 91, "b": 109}), 1)  # type: ignore[arg-type]
+    assert len(problems) == 1 and "holds stake 91" in problems[0] and "= 90" in problems[0]
+
+
+def test_a_leave_that_returns_a_wrong_stake_is_a_problem() -> None:
+    bad = [("Joined", "a", 100), ("Slashed", "a", 10), ("Left", "a", 100)]
+    problems = _stake_problems(_StakeChain(bad, {}), 1)  # type: ignore[arg-type]
+    assert len(problems) == 1 and "left with stake 100" in problems[0]
+
+
+def test_a_slash_above_the_stake_is_a_problem() -> None:
+    bad = [("Joined", "a", 5), ("Slashed", "a", 6)]
+    problems = _stake_problems(_StakeChain(bad, {"a": 0}), 1)  # type: ignore[arg-type]
+    assert any("slashed more than it had staked" in p for p in problems)

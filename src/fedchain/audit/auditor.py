@@ -490,7 +490,30 @@ def _ledger_problems(coordinator: CoordinatorClient, task_id: int) -> list[str]:
         bonds_locked=coordinator.challenge_bonds_locked(task_id),
         bonds_released=len(settled) * info.challenge_bond,
     )
-    return [f"task {task_id}: {p}" for p in ledger.problems(info.pool, info.challenge_bonds_held)]
+    problems = ledger.problems(info.pool, info.challenge_bonds_held)
+    problems += _stake_problems(coordinator, task_id)
+    return [f"task {task_id}: {p}" for p in problems]
+
+
+def _stake_problems(coordinator: CoordinatorClient, task_id: int) -> list[str]:
+    """Each member's stake replayed from its events (escrowed at join, minus every slash,
+    returned whole at leave) must be what it got back, or what the chain holds for it now."""
+    out: list[str] = []
+    stake: dict[str, int] = {}
+    for event, account, amount in coordinator.stake_changes(task_id):
+        if event == "Joined":
+            stake[account] = amount
+        elif event == "Slashed":
+            stake[account] = stake.get(account, 0) - amount
+            if stake[account] < 0:
+                out.append(f"{account} was slashed more than it had staked")
+        elif stake.pop(account, 0) != amount:
+            out.append(f"{account} left with stake {amount}, but its events add up to otherwise")
+    for account, want in stake.items():
+        have = coordinator.get_member(task_id, account).stake
+        if have != want:
+            out.append(f"{account} holds stake {have}, but join − slashes = {want}")
+    return out
 
 
 def audit_all(

@@ -523,6 +523,17 @@ class CoordinatorClient:
             for e in self._logs("Joined", taskId=task_id)
         }
 
+    def stake_changes(self, task_id: int) -> list[tuple[str, str, int]]:
+        """(event, account, amount) of every join, slash and leave, in chain order: what a
+        member's stake is, replayed (a join escrows, a slash takes, a leave returns it all)."""
+        logs = [
+            (e, e["args"]["account"], int(e["args"]["stake" if name != "Slashed" else "amount"]))
+            for name in ("Joined", "Slashed", "Left")
+            for e in self._logs(name, taskId=task_id)
+        ]
+        logs.sort(key=lambda x: (int(x[0]["blockNumber"]), int(x[0]["logIndex"])))
+        return [(str(e["event"]), account, amount) for e, account, amount in logs]
+
     def member_weights(self, task_id: int) -> dict[str, int]:
         """Each member's aggregation weight as the chain fixed it: its latest join's weight,
         capped by the cap drawn at start for members who joined before it."""
