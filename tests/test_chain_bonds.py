@@ -83,3 +83,17 @@ def test_cli_prints_the_bonds_and_refuses_a_bad_price() -> None:
     assert f"{want.gas.challenger:,}" in ok.output
     bad = runner.invoke(app, ["bonds", "--tokens-per-eth", "zero"])
     assert bad.exit_code != 0 and "error" in bad.output
+
+
+def test_the_demo_bonds_pay_a_disputes_gas_at_the_prices_they_are_sized_for() -> None:
+    from fedchain.sim.consortium import BOND_SIZING, TOKEN, TokenPlan
+
+    plan = TokenPlan()
+    need = minimum_bonds(
+        BOND_SIZING["members"], BOND_SIZING["gas_price_wei"], BOND_SIZING["tokens_per_eth"]
+    )
+    assert plan.bond * TOKEN >= need.aggregator_bond
+    assert plan.challenge_bond * TOKEN >= need.challenge_bond
+    # ... and not for much larger rounds: the sizing is a stated limit, not a coincidence
+    big = minimum_bonds(1000, BOND_SIZING["gas_price_wei"], BOND_SIZING["tokens_per_eth"])
+    assert plan.challenge_bond * TOKEN < big.challenge_bond

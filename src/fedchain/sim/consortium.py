@@ -34,7 +34,7 @@ from fedchain.node.blobs import TaskBlobs
 from fedchain.node.task_config import TaskConfig
 from fedchain.storage import BlobStore
 
-__all__ = ["Consortium", "TokenPlan", "TOKEN", "consortium_accounts", "KEYS_ENV"]
+__all__ = ["BOND_SIZING", "Consortium", "TokenPlan", "TOKEN", "consortium_accounts", "KEYS_ENV"]
 
 KEYS_ENV = "FEDCHAIN_PRIVATE_KEYS"
 
@@ -59,9 +59,16 @@ def consortium_accounts(chain: ChainBackend, n: int, seed: int) -> list[LocalAcc
 TOKEN = 10**18  # one FED in base units
 
 
+#: The notional prices the demo's bonds are sized for (`fedchain.chain.bonds.minimum_bonds`):
+#: gas at 1 gwei (a local chain's base fee), 1 FED = 0.001 ETH, rounds of up to 100 members,
+#: margin 2. A test keeps TokenPlan's bonds at or above that minimum.
+BOND_SIZING = {"gas_price_wei": 10**9, "tokens_per_eth": 1000, "members": 100}
+
+
 @dataclass(frozen=True)
 class TokenPlan:
-    """Amounts (in whole FED) the demo uses; realistic ratios, arbitrary scale."""
+    """Amounts (in whole FED) the demo uses; realistic ratios, arbitrary scale. The bonds pay a
+    dispute's winner its measured gas at the prices of ``BOND_SIZING``."""
 
     supply: int = 1_000_000_000
     grant_per_participant: int = 1_000
