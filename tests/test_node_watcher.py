@@ -11,7 +11,8 @@ from typing import Any
 import node_world as world
 
 from fedchain.chain import EmbeddedChain, Fault, GameState, GasLedger, Phase
-from fedchain.node import NodeAction
+from fedchain.codec.blob import BlobKind
+from fedchain.node import AggregatorNode, NodeAction
 from fedchain.sim.faults import FaultyTrainer, RogueAggregator
 from fedchain.sim.runner import run_task
 
@@ -153,4 +154,47 @@ def test_watcher_refutes_a_wrong_aggregate_by_bisection(
     )
     assert outcome.model_root == clean.model_root
     assert w.c.coordinator.excluded(w.task_id, 1) == {}
+    world.accounted(w, accounting_holds)
+
+
+class _Withholder(AggregatorNode):
+    """Posts the honest roots but never stores the blobs; answers availability challenges."""
+
+    def publish(self, aggregate: Any, model: Any) -> None:
+        return None
+
+
+def test_watcher_republishes_an_honest_aggregate_that_was_withheld(
+    chain: EmbeddedChain, tmp_path: Path, accounting_holds: Any
+) -> None:
+    # Prepare: two rounds; the only aggregator withholds its (honest) aggregate and model
+    w = _world(chain, tmp_path, rounds=2)
+    withholder = _Withholder(
+        "withholder",
+        w.c.participants[0],
+        w.c.coordinator,
+        w.store,
+        task_id=w.task_id,
+        disputes=w.c.disputes,
+    )
+    actions: list[NodeAction] = []
+    nodes: list[Any] = [w.trainer(i) for i in range(3)] + [withholder, w.watcher(), w.keeper()]
+
+    # Execute
+    run_task(w.c.coordinator, w.task_id, nodes, ledger=GasLedger(), on_action=actions.append)
+
+    # Assert: the watcher put the blobs back (the store is addressed by root) so round 2 could
+    # train on round 1's model, and still made the withholder answer for them on-chain
+    outcomes = w.c.coordinator.round_outcomes(w.task_id)
+    assert [o.finalized for o in outcomes] == [True, True]
+    for o in outcomes:
+        posted = w.c.coordinator.aggregate(w.task_id, o.round)
+        assert posted is not None and posted.aggregator == withholder.address
+        assert w.blobs.get_vector(BlobKind.MODEL, posted.model_root) is not None
+        assert w.blobs.get_vector(BlobKind.AGGREGATE, posted.merkle_root) is not None
+    assert [a.round for a in actions if a.kind == "commit"].count(2) == 3
+    asked = [a for a in actions if a.node == "watcher" and a.kind == "challenge"]
+    assert [(a.round, a.detail["kind"]) for a in asked] == [(1, "withhold"), (2, "withhold")]
+    assert all(g.state == GameState.RESOLVED for g in w.c.disputes.games(w.task_id))
+    assert w.c.coordinator.slashes(w.task_id) == []  # it answered: nothing proven
     world.accounted(w, accounting_holds)

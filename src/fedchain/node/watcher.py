@@ -161,14 +161,30 @@ class WatcherNode(TaskNode):
                 return self._challenge_da(
                     round, Target.UPDATE, u.participant, mine, posted.aggregator
                 )
-        aggregate = self._open(BlobKind.AGGREGATE, posted.merkle_root)
-        if aggregate is None:
-            return self._challenge_da(round, Target.AGGREGATE, None, mine, posted.aggregator)
-        # the sum
         k = self.blobs.config.chunk_elems
         values = [u.opened.values for u in inputs.updates if u.participant in included and u.opened]
         weights = [u.weight for u in inputs.updates if u.participant in included]
         expected = _weighted(values, weights, self.blobs.config.num_parameters)
+        # Withheld data: republish what is honest (nobody stalls: the next round trains on the
+        # model), then still make the aggregator answer for it on-chain (withholding costs it
+        # the bond). Both are repaired before any request, so the aggregator can answer.
+        base = self.blobs.open_vector(BlobKind.MODEL, info.global_model_root)
+        aggregate = self._open(BlobKind.AGGREGATE, posted.merkle_root)
+        agg_withheld = aggregate is None
+        if aggregate is None:
+            aggregate = self._repair(BlobKind.AGGREGATE, expected, posted.merkle_root)
+        model = self._open(BlobKind.MODEL, posted.model_root)
+        model_withheld = model is None
+        if model is None and aggregate is not None:
+            honest = apply_aggregate(base.values, aggregate.values, posted.included_weight)
+            model = self._repair(BlobKind.MODEL, honest, posted.model_root)
+        if agg_withheld:
+            action = self._challenge_da(round, Target.AGGREGATE, None, mine, posted.aggregator)
+            if action is not None or aggregate is None:
+                return action
+        if aggregate is None:
+            return None  # unreachable: an unreadable aggregate was requested above
+        # the sum
         bad = np.flatnonzero(aggregate.values != expected)
         if bad.size:
             chunk = int(bad[0]) // k
@@ -188,11 +204,16 @@ class WatcherNode(TaskNode):
                 },
             )
         # the model
-        model = self._open(BlobKind.MODEL, posted.model_root)
-        if model is None:
-            return self._challenge_da(round, Target.MODEL, None, mine, posted.aggregator)
-        base = self.blobs.open_vector(BlobKind.MODEL, info.global_model_root)
         want = apply_aggregate(base.values, aggregate.values, posted.included_weight)
+        if model_withheld:
+            asked = agg_withheld or any(key[0] == GameKind.AVAILABILITY for key in mine)
+            action = None  # one unanswered request already voids the aggregate
+            if model is None or not asked:
+                action = self._challenge_da(round, Target.MODEL, None, mine, posted.aggregator)
+            if action is not None or model is None:
+                return action
+        if model is None:
+            return None  # unreachable: an unreadable model was requested above
         bad = np.flatnonzero(model.values != want)
         if bad.size:
             c = int(bad[0]) // k
@@ -210,6 +231,17 @@ class WatcherNode(TaskNode):
             )
             return self._did("wrong-model", round, posted.aggregator, r)
         return None
+
+    def _repair(self, kind: BlobKind, values: np.ndarray, root: bytes) -> OpenedVector | None:
+        """Republish a vector the poster withheld, when our recomputation commits to exactly the
+        posted root: the store is addressed by root, so anyone may supply the right bytes, and
+        withholding an honest aggregate or model then stalls nobody (the next round's trainers
+        need the model). A root that differs from ours is wrong, and is disputed instead."""
+        vector = self.blobs.commit_vector(kind, values)
+        if vector.root != bytes(root):
+            return None
+        self.blobs.publish(vector)
+        return self._open(kind, root)
 
     def _open(self, kind: BlobKind, root: bytes) -> OpenedVector | None:
         try:
