@@ -28,19 +28,19 @@ __all__ = [
 #: Largest measured gas of each dispute transaction at 256-element chunks, rounded up.
 STEP_GAS = MappingProxyType(
     {
-        "challenge_sum": 250_000,
+        "challenge_sum": 251_000,
         "open_aggregate_chunk": 169_000,
         "defend": 136_000,
         "bisect": 77_000,
-        "prove_step": 373_000,
-        "timeout": 147_000,
+        "prove_step": 374_000,
+        "timeout": 148_000,
         "timeout_challenger": 90_000,
         "challenge_availability": 238_000,
         "answer_availability": 177_000,
         "prove_model": 485_000,
-        "prove_norm_lie": 261_000,
-        "prove_copy": 192_000,
-        "prove_duplicate": 149_000,
+        "prove_norm_lie": 262_000,
+        "prove_copy": 193_000,
+        "prove_duplicate": 150_000,
     }
 )
 
