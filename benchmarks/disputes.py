@@ -45,12 +45,10 @@ printed.
 from __future__ import annotations
 
 import argparse
-import datetime as dt
 import hashlib
 import json
 import math
 import os
-import platform
 import time
 from collections import defaultdict
 from dataclasses import dataclass
@@ -64,7 +62,7 @@ from rich.console import Console
 from rich.table import Table
 from web3.logs import DISCARD
 
-from benchmarks.provenance import git_state
+from benchmarks.provenance import evm_versions, run_meta
 from fedchain.aggregation.fedavg import divide_round_half_even
 from fedchain.chain import (
     ChainBackend,
@@ -825,20 +823,9 @@ def print_tables(result: dict[str, Any]) -> None:
 
 
 def _meta(started: float) -> dict[str, Any]:
-    commit, dirty = git_state(ROOT)
-    try:
-        from importlib.metadata import version
-
-        evm = f"py-evm {version('py-evm')}, eth-tester {version('eth-tester')}"
-    except Exception:  # pragma: no cover - metadata missing
-        evm = "py-evm"
     return {
-        "date": dt.datetime.now(dt.UTC).isoformat(timespec="seconds"),
-        "machine": f"{platform.machine()}, {os.cpu_count()} cores, {platform.system()}",
-        "python": platform.python_version(),
-        "git_commit": commit,
-        "git_dirty_src_or_contracts": dirty,
-        "chain": f"embedded ({evm}, Prague rules)",
+        **run_meta(ROOT),
+        "chain": f"embedded ({evm_versions()}, Prague rules)",
         "bytecode_sha256": {
             name: hashlib.sha256(load_artifact(name).deployed_bytecode.encode()).hexdigest()[:16]
             for name in ("RoundDisputes", "TaskCoordinator")

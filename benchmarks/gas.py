@@ -29,12 +29,10 @@ Writes benchmarks/results/gas.json and gas.png and prints tables. Nothing here i
 from __future__ import annotations
 
 import argparse
-import datetime as dt
 import hashlib
 import json
 import math
 import os
-import platform
 import subprocess
 import sys
 import tempfile
@@ -50,7 +48,7 @@ from rich.console import Console
 from rich.table import Table
 from web3 import Web3
 
-from benchmarks.provenance import git_state
+from benchmarks.provenance import run_meta
 from fedchain.chain import EmbeddedChain, GasLedger, Phase, Transactor, derive_account
 from fedchain.chain.artifacts import load_artifact
 from fedchain.codec.blob import BlobKind
@@ -634,13 +632,8 @@ def plot(result: dict[str, Any], path: Path) -> None:
 
 def _machine() -> dict[str, Any]:
     coord = load_artifact("TaskCoordinator")
-    commit, dirty = git_state(ROOT)
     return {
-        "date": dt.datetime.now(dt.UTC).isoformat(timespec="seconds"),
-        "machine": f"{platform.machine()}, {os.cpu_count()} cores, {platform.system()}",
-        "python": platform.python_version(),
-        "git_commit": commit,
-        "git_dirty_src_or_contracts": dirty,
+        **run_meta(ROOT),
         "task_coordinator_bytecode_sha256": hashlib.sha256(
             coord.deployed_bytecode.encode()
         ).hexdigest()[:16],

@@ -47,11 +47,9 @@ and prints a table.
 from __future__ import annotations
 
 import argparse
-import datetime as dt
 import hashlib
 import json
 import os
-import platform
 import shutil
 import struct
 import subprocess
@@ -71,7 +69,7 @@ from rich.console import Console
 from rich.table import Table
 from web3 import Web3
 
-from benchmarks.provenance import git_state
+from benchmarks.provenance import evm_versions, run_meta
 from fedchain.chain import ChainError, EmbeddedChain, Transactor, derive_account
 from fedchain.secagg.prg import expand_mask
 
@@ -540,20 +538,9 @@ def summarize(rows: list[dict[str, Any]]) -> str:
 
 
 def _meta(compiled: dict[str, Any]) -> dict[str, Any]:
-    commit, dirty = git_state(ROOT)
-    try:
-        from importlib.metadata import version
-
-        evm = f"py-evm {version('py-evm')}, eth-tester {version('eth-tester')}"
-    except Exception:  # pragma: no cover - metadata missing
-        evm = "py-evm"
     return {
-        "date": dt.datetime.now(dt.UTC).isoformat(timespec="seconds"),
-        "machine": f"{platform.machine()}, {os.cpu_count()} cores, {platform.system()}",
-        "python": platform.python_version(),
-        "git_commit": commit,
-        "git_dirty_src_or_contracts": dirty,
-        "chain": f"embedded ({evm})",
+        **run_meta(ROOT),
+        "chain": f"embedded ({evm_versions()})",
         "compiler": compiled["compiler"],
         "compiler_settings": "as scripts/compile_contracts.mjs: viaIR, optimizer runs 10000, evmVersion cancun",
         "source_sha256": {
