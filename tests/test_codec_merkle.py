@@ -593,3 +593,36 @@ def test_committed_refusals_and_other_kinds() -> None:
         encode_committed(model, [0, 1, 0])
     with pytest.raises(MerkleError, match="uint128"):
         encode_committed(_update([1]), [-1])
+
+
+def test_divergence_walks_to_a_differing_chunk_from_the_other_trees_proofs() -> None:
+    rng = np.random.default_rng(5)
+    ours = rng.integers(-(2**20), 2**20, size=37).astype(np.int64)
+    for wrong in (0, 13, 36):
+        theirs = ours.copy()
+        theirs[wrong] += 1
+        mine = MerkleSumTree(
+            encode_vector_blob(BlobKind.AGGREGATE, ours, frac_bits=20),
+            chunk_elems=4,
+            owner=ZERO_OWNER,
+        )
+        other = MerkleSumTree(
+            encode_vector_blob(BlobKind.AGGREGATE, theirs, frac_bits=20),
+            chunk_elems=4,
+            owner=ZERO_OWNER,
+        )
+        asked, c = [], 0
+        while True:
+            asked.append(c)
+            if other.chunk(c) != mine.chunk(c):
+                break
+            nxt = mine.divergence(c, other.proof(c))
+            assert nxt is not None and nxt not in asked
+            c = nxt
+        assert c == wrong // 4 and len(asked) <= mine.depth + 1
+    same = MerkleSumTree(
+        encode_vector_blob(BlobKind.AGGREGATE, ours, frac_bits=20), chunk_elems=4, owner=ZERO_OWNER
+    )
+    assert same.divergence(3, same.proof(3)) is None
+    with pytest.raises(MerkleError):
+        same.divergence(3, same.proof(3)[:-1])

@@ -198,3 +198,39 @@ def test_watcher_republishes_an_honest_aggregate_that_was_withheld(
     assert all(g.state == GameState.RESOLVED for g in w.c.disputes.games(w.task_id))
     assert w.c.coordinator.slashes(w.task_id) == []  # it answered: nothing proven
     world.accounted(w, accounting_holds)
+
+
+def test_watcher_finds_the_wrong_chunk_of_a_withheld_aggregate_from_its_openings(
+    chain: EmbeddedChain, tmp_path: Path, accounting_holds: Any
+) -> None:
+    # Prepare: the rogue posts a wrong aggregate (its last element off by one), never stores
+    # it, and answers every availability request truthfully about what it posted
+    w = _world(chain, tmp_path)
+    rogue = RogueAggregator(
+        "rogue",
+        w.c.participants[1],
+        w.c.coordinator,
+        w.store,
+        task_id=w.task_id,
+        disputes=w.c.disputes,
+        fault="withhold-wrong",
+        at_round=1,
+    )
+
+    # Execute
+    actions = _run_round(w, rogue)
+
+    # Assert: requests walk down the tree to the wrong (last) chunk, then the sum game refutes
+    asked = [a.detail for a in actions if a.node == "watcher" and a.kind == "challenge"]
+    last = -(-w.cfg.num_parameters // w.cfg.chunk_elems) - 1
+    assert [d["kind"] for d in asked[:-1]] == ["withhold"] * (len(asked) - 1)
+    assert asked[0]["chunk"] == 0 and asked[-2]["chunk"] == last
+    assert len(asked) - 1 <= max(1, (last).bit_length())  # at most depth + 1 requests
+    assert (asked[-1]["kind"], asked[-1]["chunk"]) == ("wrong-aggregate", last)
+    assert [(r, a, f) for r, a, _, f in w.c.coordinator.voided(w.task_id)] == [
+        (1, rogue.address, Fault.WRONG_AGGREGATE)
+    ]
+    (outcome,) = w.c.coordinator.round_outcomes(w.task_id)
+    posted = w.c.coordinator.aggregate(w.task_id, 1)
+    assert outcome.finalized and posted is not None and posted.aggregator != rogue.address
+    world.accounted(w, accounting_holds)

@@ -948,6 +948,25 @@ class DisputeClient:
             if int(e["args"]["id"]) == game_id
         }
 
+    def revealed_opening(self, game_id: int) -> tuple[int, bytes, Proof] | None:
+        """(chunk index, chunk bytes, Merkle proof) that the accused side opened on-chain in an
+        availability answer or a sum game's first move, read back from that transaction's
+        calldata (the proof is not in the event; any RPC node serves the transaction)."""
+        self._events.sync()
+        for e in self._events.by_event.get("ChunkOpened", []):
+            if int(e["args"]["id"]) != game_id:
+                continue
+            tx = self.tx.chain.w3.eth.get_transaction(e["transactionHash"])
+            fn, args = self.contract.decode_function_input(tx["input"])
+            if fn.fn_name not in ("answerAvailability", "openAggregateChunk"):
+                continue
+            words = [bytes(w) for w in args["proof"]]
+            proof = [
+                (words[k], int.from_bytes(words[k + 1], "big")) for k in range(0, len(words), 2)
+            ]
+            return self.game(game_id).chunk, bytes(args["chunk"]), proof
+        return None
+
     def faults_proven(self, task_id: int) -> list[dict[str, Any]]:
         self._events.sync()
         return [

@@ -287,6 +287,24 @@ class MerkleSumTree:
             j >>= 1
         return out
 
+    def divergence(self, i: int, proof: Sequence[tuple[bytes, int]]) -> int | None:
+        """Where another tree over the same layout differs from this one, judged from that
+        tree's proof of chunk ``i``: the first chunk of the highest sibling subtree whose (h, s)
+        is not ours, or None when every sibling matches (the two differ in chunk ``i`` itself,
+        or not at all). Asking the other side to open that chunk, then again, finds a differing
+        chunk in at most ``depth`` openings, without the other tree's data."""
+        j = self._check_index(i)
+        if len(proof) != self.depth:
+            raise MerkleError(f"a proof of {len(proof)} levels for a tree of depth {self.depth}")
+        for level in range(self.depth - 1, -1, -1):
+            sib = (j >> level) ^ 1
+            hashes, sums = self._levels[level]
+            h, s = proof[level]
+            if (bytes(h), int(s) % _MOD) != (hashes[sib], sums[sib]):
+                first = sib << level
+                return first if first < self.num_chunks else None  # padding: not openable
+        return None
+
 
 def _honest_sums(blob: bytes, header: BlobHeader, chunk_elems: int, m: int) -> list[int]:
     if header.kind != BlobKind.UPDATE:

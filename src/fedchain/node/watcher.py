@@ -25,6 +25,7 @@ from fedchain.chain import (
 )
 from fedchain.chain.transactor import Receipt
 from fedchain.codec.blob import BlobKind
+from fedchain.codec.merkle import MerkleSumTree
 from fedchain.errors import FedchainError
 from fedchain.node.base import TaskNode
 from fedchain.node.blobs import OpenedVector
@@ -167,7 +168,9 @@ class WatcherNode(TaskNode):
         expected = _weighted(values, weights, self.blobs.config.num_parameters)
         # Withheld data: republish what is honest (nobody stalls: the next round trains on the
         # model), then still make the aggregator answer for it on-chain (withholding costs it
-        # the bond). Both are repaired before any request, so the aggregator can answer.
+        # the bond). Both are repaired before any request, so the aggregator can answer. What
+        # cannot be repaired is wrong: its differing chunk is found through the aggregator's own
+        # on-chain openings (``_locate``), then disputed like any other.
         base = self.blobs.open_vector(BlobKind.MODEL, info.global_model_root)
         aggregate = self._open(BlobKind.AGGREGATE, posted.merkle_root)
         agg_withheld = aggregate is None
@@ -178,58 +181,100 @@ class WatcherNode(TaskNode):
         if model is None and aggregate is not None:
             honest = apply_aggregate(base.values, aggregate.values, posted.included_weight)
             model = self._repair(BlobKind.MODEL, honest, posted.model_root)
+        if aggregate is None:
+            truth = self.blobs.commit_vector(BlobKind.AGGREGATE, expected).tree
+            found = self._locate(info, Target.AGGREGATE, truth, mine, posted.aggregator)
+            if isinstance(found, NodeAction) or found is None:
+                return found
+            return self._challenge_sum(info, found[0], mine, posted.aggregator)
         if agg_withheld:
             action = self._challenge_da(round, Target.AGGREGATE, None, mine, posted.aggregator)
-            if action is not None or aggregate is None:
+            if action is not None:
                 return action
-        if aggregate is None:
-            return None  # unreachable: an unreadable aggregate was requested above
         # the sum
         bad = np.flatnonzero(aggregate.values != expected)
         if bad.size:
-            chunk = int(bad[0]) // k
-            if (GameKind.SUM, Target.AGGREGATE, _ZERO, chunk) in mine:
-                return None
-            self._approve_bond(info)
-            game = self.disputes.challenge_sum(self.account, self.task_id, round, chunk)
-            return NodeAction(
-                self.name,
-                "challenge",
-                round,
-                {
-                    "game": game,
-                    "kind": "wrong-aggregate",
-                    "accused": posted.aggregator,
-                    "chunk": chunk,
-                },
-            )
+            return self._challenge_sum(info, int(bad[0]) // k, mine, posted.aggregator)
         # the model
         want = apply_aggregate(base.values, aggregate.values, posted.included_weight)
-        if model_withheld:
-            asked = agg_withheld or any(key[0] == GameKind.AVAILABILITY for key in mine)
-            action = None  # one unanswered request already voids the aggregate
-            if model is None or not asked:
-                action = self._challenge_da(round, Target.MODEL, None, mine, posted.aggregator)
-            if action is not None or model is None:
-                return action
         if model is None:
-            return None  # unreachable: an unreadable model was requested above
-        bad = np.flatnonzero(model.values != want)
-        if bad.size:
+            truth = self.blobs.commit_vector(BlobKind.MODEL, want).tree
+            found = self._locate(info, Target.MODEL, truth, mine, posted.aggregator)
+            if isinstance(found, NodeAction) or found is None:
+                return found
+            c, model_chunk, model_proof = found
+        else:
+            if model_withheld and not (agg_withheld or _asked(mine)):
+                return self._challenge_da(round, Target.MODEL, None, mine, posted.aggregator)
+            bad = np.flatnonzero(model.values != want)
+            if not bad.size:
+                return None
             c = int(bad[0]) // k
-            r = self.disputes.prove_model(
-                self.account,
-                self.task_id,
-                round,
-                c,
-                base.tree.chunk(c),
-                base.tree.proof(c),
-                aggregate.tree.chunk(c),
-                aggregate.tree.proof(c),
-                model.tree.chunk(c),
-                model.tree.proof(c),
-            )
-            return self._did("wrong-model", round, posted.aggregator, r)
+            model_chunk, model_proof = model.tree.chunk(c), model.tree.proof(c)
+        r = self.disputes.prove_model(
+            self.account,
+            self.task_id,
+            round,
+            c,
+            base.tree.chunk(c),
+            base.tree.proof(c),
+            aggregate.tree.chunk(c),
+            aggregate.tree.proof(c),
+            model_chunk,
+            model_proof,
+        )
+        return self._did("wrong-model", round, posted.aggregator, r)
+
+    def _challenge_sum(
+        self, info: TaskInfo, chunk: int, mine: set[tuple[GameKind, Target, str, int]], accused: str
+    ) -> NodeAction | None:
+        if (GameKind.SUM, Target.AGGREGATE, _ZERO, chunk) in mine:
+            return None
+        self._approve_bond(info)
+        game = self.disputes.challenge_sum(self.account, self.task_id, info.round, chunk)
+        return NodeAction(
+            self.name,
+            "challenge",
+            info.round,
+            {"game": game, "kind": "wrong-aggregate", "accused": accused, "chunk": chunk},
+        )
+
+    def _locate(
+        self,
+        info: TaskInfo,
+        target: Target,
+        truth: MerkleSumTree,
+        mine: set[tuple[GameKind, Target, str, int]],
+        accused: str,
+    ) -> NodeAction | tuple[int, bytes, list[tuple[bytes, int]]] | None:
+        """Find a chunk of a withheld vector that differs from ours, from what the aggregator
+        itself opened on-chain: each answer's proof shows the (hash, sum) of every sibling on
+        its path, so the highest sibling that is not ours names the next chunk to ask for
+        (at most ``depth`` answered requests). Returns the request to send, the differing
+        (chunk, bytes, proof) once opened, or None while an answer is awaited."""
+        games = [
+            g
+            for g in self.disputes.games(self.task_id, info.round)
+            if g.challenger == self.address
+            and g.epoch == info.epoch
+            and g.kind == GameKind.AVAILABILITY
+            and g.target == target
+        ]
+        if not games:
+            return self._challenge_da(info.round, target, None, mine, accused)
+        if any(g.state != GameState.RESOLVED for g in games):
+            return None  # an answer (or its timeout, which voids the aggregate) is due first
+        asked = {g.chunk for g in games}
+        for g in sorted(games, key=lambda g: -g.id):
+            opened = self.disputes.revealed_opening(g.id)
+            if opened is None:
+                continue  # not answered: the timeout voided it
+            c, chunk, proof = opened
+            if chunk != truth.chunk(c):
+                return c, chunk, proof
+            nxt = truth.divergence(c, proof)
+            if nxt is not None and nxt not in asked:
+                return self._challenge_da(info.round, target, None, mine, accused, chunk=nxt)
         return None
 
     def _repair(self, kind: BlobKind, values: np.ndarray, root: bytes) -> OpenedVector | None:
@@ -256,19 +301,27 @@ class WatcherNode(TaskNode):
         member: str | None,
         mine: set[tuple[GameKind, Target, str, int]],
         accused: str,
+        *,
+        chunk: int = 0,
     ) -> NodeAction | None:
-        key = (GameKind.AVAILABILITY, target, member or _ZERO, 0)
+        key = (GameKind.AVAILABILITY, target, member or _ZERO, chunk)
         if key in mine:
             return None
         self._approve_bond(self.coordinator.get_task(self.task_id))
         game = self.disputes.challenge_availability(
-            self.account, self.task_id, round, target, member, 0
+            self.account, self.task_id, round, target, member, chunk
         )
         return NodeAction(
             self.name,
             "challenge",
             round,
-            {"game": game, "kind": "withhold", "accused": accused, "target": target.name},
+            {
+                "game": game,
+                "kind": "withhold",
+                "accused": accused,
+                "target": target.name,
+                "chunk": chunk,
+            },
         )
 
     def _approve_bond(self, info: TaskInfo) -> None:
@@ -339,6 +392,11 @@ class WatcherNode(TaskNode):
 
 
 _ZERO = "0x" + "00" * 20
+
+
+def _asked(mine: set[tuple[GameKind, Target, str, int]]) -> bool:
+    """Whether we already asked for some data this epoch (one unanswered request voids)."""
+    return any(key[0] == GameKind.AVAILABILITY for key in mine)
 
 
 def _weighted(values: list[np.ndarray], weights: list[int], d: int) -> np.ndarray:

@@ -18,7 +18,7 @@ from fedchain.codec.merkle import chunk_sums
 from fedchain.node import NodeAction, TrainerNode
 from fedchain.node.aggregator import AggregatorNode
 from fedchain.node.blobs import CommittedVector
-from fedchain.node.round_inputs import RoundInputs
+from fedchain.node.round_inputs import RoundInputs, collect_round_inputs
 from fedchain.node.schedule import commit_target
 from fedchain.node.secure import SecureRoundView, SecureTrainerNode, secure_commit_target
 from fedchain.secagg import ClientRound, KeyShares
@@ -48,6 +48,7 @@ FaultKind = Literal[
     "copycat",
     "norm-lie",
     "withhold",
+    "withhold-wrong",
     "silent",
 ]
 TRAINER_FAULTS: tuple[str, ...] = (
@@ -64,6 +65,7 @@ AGGREGATOR_FAULTS: tuple[str, ...] = (
     "wrong-model",
     "exclude-honest",
     "withhold",
+    "withhold-wrong",
     "silent",
 )
 """Faults of the incumbent aggregator (it aggregates honestly, then turns rogue)."""
@@ -213,6 +215,9 @@ class RogueAggregator(AggregatorNode):
       "unavailable"; not provable, but worthless: rewards are shared over committed weight;
     - withhold: it posts honest roots but never stores the aggregate or model, and does not
       answer availability challenges (timeout: the aggregate is void);
+    - withhold-wrong: a wrong aggregate (as wrong-aggregate) whose data it never stores; it
+      answers every availability request truthfully about what it posted, so the watcher finds
+      the wrong chunk from its on-chain openings, then wins the sum game;
     - silent: it stops posting; the honest aggregator (its backup) posts once the grace has
       passed, and the finalized round slashes the silent incumbent (``SILENT_SLASH_BPS``).
     """
@@ -225,6 +230,7 @@ class RogueAggregator(AggregatorNode):
         super().__init__(*args, **kwargs)  # type: ignore[arg-type]
         self.fault = fault
         self.at_round = at_round
+        self._kept: dict[int, tuple[CommittedVector, CommittedVector]] = {}
 
     def poll(self) -> NodeAction | None:
         info = self.coordinator.get_task(self.task_id)
@@ -242,11 +248,14 @@ class RogueAggregator(AggregatorNode):
     def build(
         self, inputs: RoundInputs, base_root: bytes
     ) -> tuple[CommittedVector, CommittedVector]:
-        if self.fault not in ("wrong-aggregate", "wrong-model") or not self._rogue():
+        if (
+            self.fault not in ("wrong-aggregate", "wrong-model", "withhold-wrong")
+            or not self._rogue()
+        ):
             return super().build(inputs, base_root)
         aggregate = inputs.aggregate()
         base = self.blobs.get_vector(BlobKind.MODEL, base_root)
-        if self.fault == "wrong-aggregate":
+        if self.fault in ("wrong-aggregate", "withhold-wrong"):
             aggregate = aggregate.copy()
             aggregate[-1] += 1
         model = apply_aggregate(base.values, aggregate, sum(inputs.weights))
@@ -276,8 +285,18 @@ class RogueAggregator(AggregatorNode):
         return inputs
 
     def publish(self, aggregate: CommittedVector, model: CommittedVector) -> None:
-        if self.fault != "withhold" or not self._rogue():
+        if self.fault not in ("withhold", "withhold-wrong") or not self._rogue():
             super().publish(aggregate, model)
+        elif self.fault == "withhold-wrong":
+            round = self.coordinator.get_task(self.task_id).round
+            self._kept[round] = (aggregate, model)  # kept to itself, to answer requests
+
+    def _posted(self, round: int) -> tuple[CommittedVector, CommittedVector, RoundInputs]:
+        if round not in self._kept:
+            return super()._posted(round)
+        inputs = collect_round_inputs(self.coordinator, self.blobs, self.task_id, round)
+        aggregate, model = self._kept[round]
+        return aggregate, model, inputs
 
 
 class SecureFaultyTrainer(SecureTrainerNode):
