@@ -1,6 +1,6 @@
 """Protocol-attack matrix: every fault kind the chain referees, × seeds, against a clean run.
 
-    python -m benchmarks.protocol_attacks              # 8 kinds × 5 seeds (+ 5 clean runs)
+    python -m benchmarks.protocol_attacks              # 9 kinds × 5 seeds (+ 5 clean runs)
     python -m benchmarks.protocol_attacks --seeds 1    # a smoke run
 
 Each run is ``fedchain.sim.demo.run_demo`` on the embedded chain (breast_cancer, 10 owners,
@@ -47,6 +47,7 @@ FAULTS: dict[str, tuple[int, int]] = {
     "wrong-aggregate": (2, 2),
     "wrong-model": (3, 2),
     "withhold": (3, 2),
+    "withhold-wrong": (3, 2),
     "exclude-honest": (3, 2),
     "norm-lie": (6, 1),
     "copycat": (5, 1),

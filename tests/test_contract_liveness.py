@@ -213,3 +213,49 @@ def test_availability_timeout_of_the_incumbent_opens_the_window_to_everyone() ->
     w.finalize()
     assert _silent_slashes(w) == []
     w.assert_identity()
+
+
+def test_an_incumbent_that_yields_opens_the_window_and_is_not_slashed() -> None:
+    w = world(num_rounds=2)
+    inc, backup = w.members[0], w.members[1]
+    _round_one(w)
+    w.commit_all(2, w.members[:-1])
+    with pytest.raises(ContractRevert) as err:
+        w.coord.yield_grace(inc, w.task_id, 2)  # the commit window is still open
+    assert revert_name(err.value) == "CoordinatorWrongPhase"
+    w.commit_all(2, w.members[-1:])
+    w.travel_past_commit()
+    with pytest.raises(ContractRevert) as err:
+        w.coord.yield_grace(backup, w.task_id, 2)  # only the holder may yield
+    assert revert_name(err.value) == "CoordinatorNotGraceHolder"
+    with pytest.raises(ContractRevert) as err:
+        w.coord.yield_grace(inc, w.task_id, 3)
+    assert revert_name(err.value) == "CoordinatorRoundMismatch"
+    w.coord.yield_grace(inc, w.task_id, 2)
+    assert w.coord.yielded(w.task_id) == [(2, inc.address)]
+    assert w.coord.aggregate_grace(w.task_id) == (None, 0)
+    with pytest.raises(ContractRevert) as err:
+        w.coord.yield_grace(inc, w.task_id, 2)  # once
+    assert revert_name(err.value) == "CoordinatorNotGraceHolder"
+    with pytest.raises(ContractRevert) as err:
+        w.post(inc, 2)  # it gave the round up
+    assert revert_name(err.value) == "CoordinatorBarred"
+    w.post(backup, 2)  # at once, no grace to wait for
+    w.finalize()
+    assert _silent_slashes(w) == [] and w.coord.silent_aggregators(w.task_id) == []
+    w.assert_identity()
+
+
+def test_an_incumbent_that_let_its_grace_pass_can_no_longer_yield() -> None:
+    w = world(num_rounds=2)
+    inc, backup = w.members[0], w.members[1]
+    _round_one(w)
+    w.commit_all(2)
+    w.travel_past_commit()
+    w.travel_past(w.coord.aggregate_grace(w.task_id)[1])
+    w.post(backup, 2)
+    with pytest.raises(ContractRevert) as err:
+        w.coord.yield_grace(inc, w.task_id, 2)
+    assert revert_name(err.value) == "CoordinatorWrongPhase"  # the window closed with the post
+    w.finalize()
+    assert [x["address"] for x in _silent_slashes(w)] == [inc.address]

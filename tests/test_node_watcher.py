@@ -12,7 +12,7 @@ import node_world as world
 
 from fedchain.chain import EmbeddedChain, Fault, GameState, GasLedger, Phase
 from fedchain.codec.blob import BlobKind
-from fedchain.node import AggregatorNode, NodeAction
+from fedchain.node import AggregatorNode, NodeAction, TrainerNode
 from fedchain.sim.faults import FaultyTrainer, RogueAggregator
 from fedchain.sim.runner import run_task
 
@@ -233,4 +233,36 @@ def test_watcher_finds_the_wrong_chunk_of_a_withheld_aggregate_from_its_openings
     (outcome,) = w.c.coordinator.round_outcomes(w.task_id)
     posted = w.c.coordinator.aggregate(w.task_id, 1)
     assert outcome.finalized and posted is not None and posted.aggregator != rogue.address
+    world.accounted(w, accounting_holds)
+
+
+class _Hoarder(TrainerNode):
+    """Commits from round 2 on but never publishes its update."""
+
+    def publish_due(self, round: int, phase: Any) -> NodeAction | None:
+        return None if round >= 2 else super().publish_due(round, phase)
+
+
+def test_an_incumbent_without_enough_readable_updates_yields_and_is_not_slashed(
+    chain: EmbeddedChain, tmp_path: Path, accounting_holds: Any
+) -> None:
+    # Prepare: round 2's updates of owners 1 and 2 are never published (min participants 2)
+    w = _world(chain, tmp_path, rounds=2)
+    hoarders = [
+        _Hoarder(
+            f"h{i}", w.c.participants[i], w.c.coordinator, w.store, w.data[i], task_id=w.task_id
+        )
+        for i in (1, 2)
+    ]
+    actions: list[NodeAction] = []
+    nodes: list[Any] = [w.trainer(0), *hoarders, w.aggregator(0), w.aggregator(1), w.keeper()]
+
+    # Execute
+    run_task(w.c.coordinator, w.task_id, nodes, ledger=GasLedger(), on_action=actions.append)
+
+    # Assert: the incumbent said so on-chain; nobody could aggregate; nobody was slashed
+    assert [(a.node, a.round) for a in actions if a.kind == "yield"] == [("agg0", 2)]
+    assert w.c.coordinator.yielded(w.task_id) == [(2, w.c.participants[0].address)]
+    assert [o.finalized for o in w.c.coordinator.round_outcomes(w.task_id)] == [True, False]
+    assert w.c.coordinator.slashes(w.task_id) == []
     world.accounted(w, accounting_holds)

@@ -84,6 +84,24 @@ abstract contract CoordinatorRounds is CoordinatorCore {
         _postAggregate(taskId, t, s, round, merkleRoot, modelRoot, excluded, reasons);
     }
 
+    /// @notice Give up this round's aggregate as the incumbent aggregator, during the window:
+    ///         the window opens to every member at once and no liveness slash follows. For an
+    ///         incumbent that cannot build an aggregate (too few readable updates): without it, a
+    ///         backup that can (say, holding data withheld from the store) would get it slashed.
+    ///         The caller may not post again this round.
+    function yieldGrace(uint256 taskId, uint256 round) external {
+        Task storage t = _tasks[taskId];
+        RoundState memory s = t.state;
+        if (s.phase == Phase.None) revert CoordinatorUnknownTask(taskId);
+        Phase phase = _effectivePhase(s);
+        if (phase != Phase.Aggregate) revert CoordinatorWrongPhase(taskId, Phase.Aggregate, phase);
+        if (round != s.round) revert CoordinatorRoundMismatch(taskId, s.round, round);
+        (address holder,) = _graceHolder(taskId, t, s);
+        if (holder != msg.sender) revert CoordinatorNotGraceHolder(taskId, round, holder);
+        _barred[taskId][msg.sender] = round;
+        emit GraceYielded(taskId, round, msg.sender);
+    }
+
     /// @notice Move a task on once a deadline has passed: finalize a round whose challenge window
     ///         ended with no open challenge, or abort one that got too few updates or no aggregate
     ///         in time. Anyone may call it; the next round (or completion) follows at once.

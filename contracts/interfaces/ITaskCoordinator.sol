@@ -219,6 +219,8 @@ interface ITaskCoordinator {
     /// @notice The last aggregator holds the first half of the aggregate window (its grace);
     ///         others may post only after `graceEnd`.
     error CoordinatorGraceHeld(uint256 taskId, uint256 round, address incumbent, uint256 graceEnd);
+    /// @notice Only the member holding the aggregate window's grace may yield it.
+    error CoordinatorNotGraceHolder(uint256 taskId, uint256 round, address holder);
     /// @notice Only the dispute game may call this.
     error CoordinatorNotDisputeGame(address caller);
     /// @notice The dispute game is already set.
@@ -272,6 +274,9 @@ interface ITaskCoordinator {
     /// @notice The incumbent aggregator let its grace pass without posting; it is slashed
     ///         `SILENT_SLASH_BPS` of its stake if another member's aggregate finalizes the round.
     event AggregatorSilent(uint256 indexed taskId, uint256 indexed round, address indexed incumbent);
+    /// @notice The incumbent gave up this round's aggregate (it could not build one, e.g. too
+    ///         few updates were readable): the window is open to every member, nobody is slashed.
+    event GraceYielded(uint256 indexed taskId, uint256 indexed round, address indexed incumbent);
     event Slashed(
         uint256 indexed taskId,
         uint256 indexed round,

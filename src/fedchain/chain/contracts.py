@@ -67,6 +67,7 @@ GAS_LIMITS = {
     "post_aggregate": 220_000,
     "post_aggregate_per_excluded": 40_000,
     "advance": 200_000,
+    "yield_grace": 100_000,
     "secure_phase": 150_000,
     "withdraw_pool": 200_000,
     # disputes (measured in benchmarks/disputes.py; limits generous, all far below 2**24)
@@ -401,6 +402,24 @@ class CoordinatorClient:
             task_id=task_id,
             round=round,
         )
+
+    def yield_grace(self, incumbent: LocalAccount, task_id: int, round: int) -> Receipt:
+        """Give up the round's aggregate as the incumbent (no liveness slash follows)."""
+        return self.tx.send(
+            incumbent,
+            self.contract.functions.yieldGrace(task_id, round),
+            gas=GAS_LIMITS["yield_grace"],
+            operation="yield_grace",
+            task_id=task_id,
+            round=round,
+        )
+
+    def yielded(self, task_id: int) -> list[tuple[int, str]]:
+        """(round, incumbent) of every grace given up."""
+        return [
+            (int(a["round"]), a["incumbent"])
+            for a in (e["args"] for e in self._logs("GraceYielded", taskId=task_id))
+        ]
 
     # ------------------------------------------------------------ views
     def _view(self, fn: str, *args: Any) -> Any:

@@ -53,7 +53,7 @@ class AggregatorNode(TaskNode):
             collect_round_inputs(self.coordinator, self.blobs, self.task_id, info.round)
         )
         if len(inputs.included) < info.min_participants:
-            return None  # the round will abort at its deadline; nothing to post
+            return self.yield_if_incumbent(info.aggregator, info.round)
         aggregate, model = self.build(inputs, info.global_model_root)
         self.publish(aggregate, model)
         self.coordinator.post_aggregate(

@@ -6,6 +6,7 @@ from eth_account.signers.local import LocalAccount
 
 from fedchain.chain import CoordinatorClient
 from fedchain.node.blobs import TaskBlobs
+from fedchain.node.events import NodeAction
 from fedchain.node.task_config import TaskConfig
 from fedchain.storage import BlobStore
 
@@ -50,6 +51,17 @@ class TaskNode:
                 self.store, load_task_config(self.coordinator, self.store, self.task_id)
             )
         return self._blobs
+
+    def yield_if_incumbent(self, incumbent: str, round: int) -> NodeAction | None:
+        """Too few readable updates to aggregate: as the incumbent, say so on-chain (once), so
+        backups may post at once and no liveness slash follows; otherwise nothing to do."""
+        if incumbent != self.address:
+            return None
+        holder, _ = self.coordinator.aggregate_grace(self.task_id)
+        if holder != self.address:
+            return None  # already yielded, barred, or past its grace
+        self.coordinator.yield_grace(self.account, self.task_id, round)
+        return NodeAction(self.name, "yield", round, {"reason": "too few readable updates"})
 
     def waiting_for_incumbent(self, incumbent: str, now: int) -> bool:
         """True while another member (the last aggregator) holds the window's grace: it posts

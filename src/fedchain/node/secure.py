@@ -334,7 +334,8 @@ class SecureAggregatorNode(TaskNode):
         try:
             total = view.aggregate()
         except FedchainError:
-            return None  # below the threshold: the round aborts at its deadline
+            # below the threshold: the round aborts at its deadline (unless a backup can unmask)
+            return self.yield_if_incumbent(info.aggregator, info.round)
         samples = view.total_samples()
         base = self.blobs.get_vector(BlobKind.MODEL, info.global_model_root)
         new_model = apply_aggregate(base.values, total, samples)
