@@ -126,7 +126,11 @@ def test_a_round_walked_through_predictions_match_the_contract(
     assert info.round == 3 and info.phase == Phase.AGGREGATE
     assert commit_target(info, now) is None
     assert not advance_due(info, now)
-    # the incumbent aggregator's grace ends first (backups may post then), then the window
+    # publications are due a quarter in (an incumbent that cannot read enough may yield), the
+    # incumbent's grace ends at half (backups may post), then the window ends
+    assert next_deadline(info, now) == info.deadline + info.aggregate_duration // 4
+    _past(chain, info.deadline + info.aggregate_duration // 4)
+    info, now = w.info(), chain.next_block_time()
     assert next_deadline(info, now) == info.deadline + info.aggregate_duration // 2
     _past(chain, info.deadline + info.aggregate_duration // 2)
     info, now = w.info(), chain.next_block_time()

@@ -53,7 +53,7 @@ class AggregatorNode(TaskNode):
             collect_round_inputs(self.coordinator, self.blobs, self.task_id, info.round)
         )
         if len(inputs.included) < info.min_participants:
-            return self.yield_if_incumbent(info.aggregator, info.round)
+            return self.yield_if_incumbent(info, now)
         aggregate, model = self.build(inputs, info.global_model_root)
         self.publish(aggregate, model)
         self.coordinator.post_aggregate(

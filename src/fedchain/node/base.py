@@ -4,9 +4,10 @@ from __future__ import annotations
 
 from eth_account.signers.local import LocalAccount
 
-from fedchain.chain import CoordinatorClient
+from fedchain.chain import CoordinatorClient, TaskInfo
 from fedchain.node.blobs import TaskBlobs
 from fedchain.node.events import NodeAction
+from fedchain.node.schedule import aggregate_marks
 from fedchain.node.task_config import TaskConfig
 from fedchain.storage import BlobStore
 
@@ -52,11 +53,13 @@ class TaskNode:
             )
         return self._blobs
 
-    def yield_if_incumbent(self, incumbent: str, round: int) -> NodeAction | None:
-        """Too few readable updates to aggregate: as the incumbent, say so on-chain (once), so
-        backups may post at once and no liveness slash follows; otherwise nothing to do."""
-        if incumbent != self.address:
+    def yield_if_incumbent(self, info: TaskInfo, now: int) -> NodeAction | None:
+        """Too few readable updates to aggregate: as the incumbent, once the publications are
+        due (a quarter into the window), say so on-chain (once), so backups may post at once and
+        no liveness slash follows; otherwise nothing to do (yet)."""
+        if info.aggregator != self.address or now < aggregate_marks(info)[0]:
             return None
+        round = info.round
         holder, _ = self.coordinator.aggregate_grace(self.task_id)
         if holder != self.address:
             return None  # already yielded, barred, or past its grace

@@ -8,7 +8,7 @@ from __future__ import annotations
 
 from fedchain.chain.types import Phase, TaskInfo
 
-__all__ = ["commit_target", "advance_due", "next_deadline", "SECURE_PHASES"]
+__all__ = ["commit_target", "advance_due", "aggregate_marks", "next_deadline", "SECURE_PHASES"]
 
 #: Phases of a secure round that end at their deadline through `advance` (or early, when
 #: everyone expected acted, inside the last participant's own transaction).
@@ -49,19 +49,28 @@ def advance_due(info: TaskInfo, now: int) -> bool:
     return False
 
 
+def aggregate_marks(info: TaskInfo) -> tuple[int, int, int]:
+    """(publications due, the incumbent's grace ends, the window ends) of the open aggregate
+    window. Trainers publish once the commit window closed; an incumbent that still cannot read
+    enough updates a quarter into the window gives the round up (``yieldGrace``), and backups may
+    post after the first half."""
+    quarter, half = info.aggregate_duration // 4, info.aggregate_duration // 2
+    opens = info.deadline - info.aggregate_duration if info.secure else info.deadline
+    return opens + quarter, opens + half, opens + info.aggregate_duration
+
+
 def next_deadline(info: TaskInfo, now: int) -> int | None:
     """The next timestamp at which something new becomes possible (None: nothing will)."""
-    grace_end = info.aggregate_duration // 2  # the incumbent aggregator's grace, then backups
     if info.secure and info.phase in SECURE_PHASES:
-        if info.phase == Phase.AGGREGATE and now < info.deadline - grace_end:
-            return info.deadline - grace_end
+        if info.phase == Phase.AGGREGATE:
+            later = [t for t in aggregate_marks(info) if t > now]
+            return later[0] if later else info.deadline
         return info.deadline
     if info.phase in (Phase.COMMIT, Phase.AGGREGATE):
         if now < info.deadline:
             return info.deadline
-        if now < info.deadline + grace_end:
-            return info.deadline + grace_end
-        return info.deadline + info.aggregate_duration
+        later = [t for t in aggregate_marks(info) if t > now]
+        return later[0] if later else info.deadline + info.aggregate_duration
     if info.phase == Phase.CHALLENGE:
         if now >= info.deadline and info.open_challenges > 0:
             # Finalizing waits for the open challenges; each move or timeout is due within

@@ -335,7 +335,7 @@ class SecureAggregatorNode(TaskNode):
             total = view.aggregate()
         except FedchainError:
             # below the threshold: the round aborts at its deadline (unless a backup can unmask)
-            return self.yield_if_incumbent(info.aggregator, info.round)
+            return self.yield_if_incumbent(info, now)
         samples = view.total_samples()
         base = self.blobs.get_vector(BlobKind.MODEL, info.global_model_root)
         new_model = apply_aggregate(base.values, total, samples)
