@@ -155,16 +155,22 @@ contract RoundDisputes is IRoundDisputes {
     // ---------------------------------------------------------------- availability
 
     /// @notice Require a chunk of the aggregate, the model, or an included member's update to be
-    ///         opened on-chain within the response window (posting the challenge bond).
+    ///         opened on-chain within the response window (posting the challenge bond). For the
+    ///         aggregate and the model, `chunk` may also name a padding leaf (below 2^depth),
+    ///         which must then open to the empty node.
     function challengeAvailability(uint256 taskId, uint256 round, Target target, address member, uint256 chunk)
         external
         returns (uint256 id)
     {
         ITaskCoordinator.RoundView memory v = _round(taskId, round);
-        _chunkLen(v, chunk);
         if (target == Target.Update) {
+            _chunkLen(v, chunk);
             if (!ICoordinatorLens(coordinator).commitView(taskId, member).included) revert DisputeNotIncluded(member);
         } else {
+            // The aggregate's and model's padding leaves too: a root whose padding is not the
+            // empty node has no blob that opens it (the vector could never be fetched).
+            uint256 leaves = uint256(1) << MerkleSumTree.depth(_numChunks(v));
+            if (chunk >= leaves) revert DisputeChunkOutOfRange(chunk, leaves);
             member = address(0);
         }
         id = _open(taskId, round, v, GameKind.Availability, chunk, target, member);
@@ -192,7 +198,16 @@ contract RoundDisputes is IRoundDisputes {
             _verify(v, c.root, c.member, g.chunk, chunkSum, chunk, UPDATE_BYTES, proof);
         } else {
             bytes32 root = g.target == Target.Aggregate ? v.aggregateRoot : v.modelRoot;
-            _verify(v, root, address(0), g.chunk, 0, chunk, WIDE_BYTES, proof);
+            if (g.chunk < _numChunks(v)) {
+                _verify(v, root, address(0), g.chunk, 0, chunk, WIDE_BYTES, proof);
+            } else {
+                // A padding leaf must open to the empty node (hash 0, sum 0), with no data.
+                if (chunk.length != 0) revert DisputeBadChunkLength(chunk.length, 0);
+                uint256 d = 2 * MerkleSumTree.depth(_numChunks(v));
+                if (proof.length != d) revert DisputeBadProofLength(proof.length, d);
+                (bytes32 h,) = MerkleSumTree.climb(bytes32(0), 0, g.chunk, proof);
+                if (h != root) revert DisputeOpeningInvalid();
+            }
         }
         emit ChunkOpened(id, g.chunk, chunk);
         _resolve(id, g, ITaskCoordinator.ChallengeOutcome.Answered, ITaskCoordinator.Fault.Unanswered);

@@ -263,8 +263,17 @@ def test_wrong_proof_length_and_index_out_of_range_are_rejected() -> None:
     assert verify_proof(tree.root, ALICE, 3, b"", 0, pad, num_chunks=3) is None
     assert verify_proof(tree.root, ALICE, 4, chunk, s, proof, num_chunks=3) is None
     assert verify_proof(tree.root, ALICE, -1, chunk, s, proof, num_chunks=3) is None
+    # ... but the padding leaf has a proof of its own (what an availability answer opens): it
+    # climbs from the empty node to the root
+    padding = tree.proof(3)
+    h, total = bytes(32), 0
+    for level, (sib, sib_s) in enumerate(padding):
+        total = (total + sib_s) % MOD
+        pair = sib + h if (3 >> level) & 1 else h + sib
+        h = keccak(pair + total.to_bytes(32, "big"))
+    assert h == tree.root and tree.leaf_data(3) == b""
     with pytest.raises(MerkleError, match="out of range"):
-        tree.proof(3)
+        tree.proof(4)
 
 
 def test_a_proof_cut_short_is_rejected() -> None:

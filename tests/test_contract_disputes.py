@@ -295,6 +295,70 @@ def test_an_unanswered_availability_challenge_voids_the_aggregate() -> None:
     w.assert_identity()
 
 
+def _with_padding(tree: object, junk: bytes) -> bytes:
+    """The root of ``tree`` with its last (padding) leaf replaced by ``junk``: a commitment no
+    blob can open, since every blob's tree pads with the empty node."""
+    from fedchain.codec.merkle import SumNode, parent
+
+    levels = [SumNode(h, s) for h, s in zip(*tree._levels[0], strict=True)]  # type: ignore[attr-defined]
+    levels[-1] = SumNode(junk, 0)
+    while len(levels) > 1:
+        levels = [parent(levels[i], levels[i + 1]) for i in range(0, len(levels), 2)]
+    return levels[0].h
+
+
+def test_a_padding_leaf_of_the_aggregate_must_open_to_the_empty_node() -> None:
+    w = World()
+    agg, ch = w.members[0], w.outsiders[0]
+    w.commit_all(1)
+    w.travel_past_commit()
+    p = w.post(agg, 1)
+    pad = 1 << p.agg_tree.depth  # leaves 0 .. pad-1; chunks 0 .. num_chunks-1
+    assert w.num_chunks < pad, "the world must have padding"
+    for target, member, chunk in (
+        (Target.AGGREGATE, None, pad),
+        (Target.UPDATE, w.members[1].address, w.num_chunks),
+    ):
+        with pytest.raises(ContractRevert) as e:
+            w.disputes.challenge_availability(ch, w.task_id, 1, target, member, chunk)
+        assert revert_name(e.value) == "DisputeChunkOutOfRange"
+    # an honest aggregate answers for its padding leaf with nothing and the empty node's path
+    gid = w.disputes.challenge_availability(ch, w.task_id, 1, Target.AGGREGATE, None, pad - 1)
+    with pytest.raises(ContractRevert) as e:
+        w.disputes.answer_availability(agg, gid, b"\x00" * 8, 0, p.agg_tree.proof(pad - 1))
+    assert revert_name(e.value) == "DisputeBadChunkLength"
+    w.disputes.answer_availability(agg, gid, b"", 0, p.agg_tree.proof(pad - 1))
+    assert w.disputes.resolutions()[gid] == ChallengeOutcome.ANSWERED
+    w.assert_identity()
+
+
+def test_an_aggregate_root_with_junk_padding_cannot_answer_and_is_voided() -> None:
+    w = World()
+    agg, ch = w.members[0], w.outsiders[0]
+    w.commit_all(1)
+    w.travel_past_commit()
+    honest = w.post(agg, 1)  # to have the trees; its root is replaced below
+    w.finalize()
+    w.commit_all(2)
+    w.travel_past_commit()
+    agg_values, model, _ = w.honest(2, w.default_included(2))
+    from dispute_world import aggregate_tree, model_tree
+
+    tree, mtree = aggregate_tree(agg_values, w.k), model_tree(model, w.k)
+    bad_root = _with_padding(tree, b"\x11" * 32)
+    w.coord.post_aggregate(agg, w.task_id, 2, bad_root, mtree.root, {})
+    pad = (1 << tree.depth) - 1
+    gid = w.disputes.challenge_availability(ch, w.task_id, 2, Target.AGGREGATE, None, pad)
+    with pytest.raises(ContractRevert) as e:  # the empty node's path does not climb to it
+        w.disputes.answer_availability(agg, gid, b"", 0, tree.proof(pad))
+    assert revert_name(e.value) == "DisputeOpeningInvalid"
+    w.travel_past(w.disputes.game(gid).deadline)
+    w.disputes.timeout(ch, gid)
+    assert w.coord.voided(w.task_id) == [(2, agg.address, 0, Fault.UNANSWERED)]
+    assert honest.agg_tree.root != bad_root
+    w.assert_identity()
+
+
 # ---------------------------------------------------------------- one-step proofs
 
 

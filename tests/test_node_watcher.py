@@ -266,3 +266,61 @@ def test_an_incumbent_without_enough_readable_updates_yields_and_is_not_slashed(
     assert [o.finalized for o in w.c.coordinator.round_outcomes(w.task_id)] == [True, False]
     assert w.c.coordinator.slashes(w.task_id) == []
     world.accounted(w, accounting_holds)
+
+
+def _junk_padding(tree: Any) -> None:
+    """Replace ``tree``'s last padding leaf by junk and rebuild its levels and root in place: a
+    commitment that no blob opens (every blob's tree pads with the empty node)."""
+    from fedchain.codec.merkle import SumNode, parent
+
+    hashes, sums = tree._levels[0]
+    hashes = [*hashes[:-1], b"\x11" * 32]
+    levels = [(hashes, list(sums))]
+    nodes = [SumNode(h, s) for h, s in zip(hashes, sums, strict=True)]
+    while len(nodes) > 1:
+        nodes = [parent(nodes[i], nodes[i + 1]) for i in range(0, len(nodes), 2)]
+        levels.append(([n.h for n in nodes], [n.s for n in nodes]))
+    tree._levels, tree.root = levels, nodes[0].h
+
+
+class _JunkPadder(RogueAggregator):
+    """Posts the honest aggregate under a root with junk padding, withholds it, and answers
+    every request it can from that tree."""
+
+    def build(self, inputs: Any, base_root: bytes) -> Any:
+        aggregate, model = AggregatorNode.build(self, inputs, base_root)  # the honest sum
+        _junk_padding(aggregate.tree)
+        junk = type(aggregate)(
+            aggregate.tree.root, aggregate.sum_sq, aggregate.data, aggregate.tree
+        )
+        return junk, model
+
+
+def test_watcher_voids_an_aggregate_whose_root_has_junk_padding(
+    chain: EmbeddedChain, tmp_path: Path, accounting_holds: Any
+) -> None:
+    # Prepare: 3 chunks of 4 (depth 2, one padding leaf); every real chunk is right
+    w = _world(chain, tmp_path)
+    rogue = _JunkPadder(
+        "rogue",
+        w.c.participants[1],
+        w.c.coordinator,
+        w.store,
+        task_id=w.task_id,
+        disputes=w.c.disputes,
+        fault="withhold-wrong",
+        at_round=1,
+    )
+    # Execute
+    actions = _run_round(w, rogue)
+
+    # Assert: the walk ends at the padding leaf, which the rogue cannot open: void, re-post
+    asked = [a.detail for a in actions if a.node == "watcher" and a.kind == "challenge"]
+    leaves = 1 << (-(-w.cfg.num_parameters // w.cfg.chunk_elems) - 1).bit_length()
+    assert asked[-1]["kind"] == "withhold" and asked[-1]["chunk"] == leaves - 1
+    assert [(r, a, f) for r, a, _, f in w.c.coordinator.voided(w.task_id)] == [
+        (1, rogue.address, Fault.UNANSWERED)
+    ]
+    (outcome,) = w.c.coordinator.round_outcomes(w.task_id)
+    assert outcome.finalized
+    world.accounted(w, accounting_holds)

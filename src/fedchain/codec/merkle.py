@@ -279,8 +279,11 @@ class MerkleSumTree:
         return self._blob[off : off + self.chunk_bytes]
 
     def proof(self, i: int) -> list[tuple[bytes, int]]:
-        """The ``depth`` sibling pairs (h, s) of chunk ``i``, bottom-up."""
-        j = self._check_index(i)
+        """The ``depth`` sibling pairs (h, s) of leaf ``i``, bottom-up: a chunk, or a padding leaf
+        (``num_chunks <= i < 2**depth``, the empty node; availability answers prove those)."""
+        if isinstance(i, bool) or not 0 <= i < (1 << self.depth):
+            raise MerkleError(f"leaf index {i} out of range for depth {self.depth}")
+        j = int(i)
         out: list[tuple[bytes, int]] = []
         for hashes, sums in self._levels[:-1]:
             out.append((hashes[j ^ 1], sums[j ^ 1]))
@@ -292,8 +295,12 @@ class MerkleSumTree:
         tree's proof of chunk ``i``: the first chunk of the highest sibling subtree whose (h, s)
         is not ours, or None when every sibling matches (the two differ in chunk ``i`` itself,
         or not at all). Asking the other side to open that chunk, then again, finds a differing
-        chunk in at most ``depth`` openings, without the other tree's data."""
-        j = self._check_index(i)
+        chunk in at most ``depth`` openings, without the other tree's data. The chunk named may
+        be a padding leaf (``>= num_chunks``): one that must be the empty node and is not.
+        ``i`` may be a padding leaf too."""
+        if isinstance(i, bool) or not 0 <= i < (1 << self.depth):
+            raise MerkleError(f"leaf index {i} out of range for depth {self.depth}")
+        j = int(i)
         if len(proof) != self.depth:
             raise MerkleError(f"a proof of {len(proof)} levels for a tree of depth {self.depth}")
         for level in range(self.depth - 1, -1, -1):
@@ -301,9 +308,12 @@ class MerkleSumTree:
             hashes, sums = self._levels[level]
             h, s = proof[level]
             if (bytes(h), int(s) % _MOD) != (hashes[sib], sums[sib]):
-                first = sib << level
-                return first if first < self.num_chunks else None  # padding: not openable
+                return sib << level
         return None
+
+    def leaf_data(self, i: int) -> bytes:
+        """What an opening of leaf ``i`` carries: the chunk, or nothing for a padding leaf."""
+        return b"" if self.num_chunks <= i < (1 << self.depth) else self.chunk(i)
 
 
 def _honest_sums(blob: bytes, header: BlobHeader, chunk_elems: int, m: int) -> list[int]:

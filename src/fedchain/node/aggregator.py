@@ -190,7 +190,7 @@ class AggregatorNode(TaskNode):
         else:
             tree = (agg if target == Target.AGGREGATE else model).tree
             r = self.dispute_client.answer_availability(
-                self.account, game, tree.chunk(chunk), 0, tree.proof(chunk)
+                self.account, game, tree.leaf_data(chunk), 0, tree.proof(chunk)
             )
         return NodeAction(
             self.name, "defend", round, {"game": game, "move": "answer", "gas": r.gas_used}

@@ -270,8 +270,8 @@ class WatcherNode(TaskNode):
             if opened is None:
                 continue  # not answered: the timeout voided it
             c, chunk, proof = opened
-            if chunk != truth.chunk(c):
-                return c, chunk, proof
+            if chunk != truth.leaf_data(c):
+                return c, chunk, proof  # (a padding leaf always opens empty, or not at all)
             nxt = truth.divergence(c, proof)
             if nxt is not None and nxt not in asked:
                 return self._challenge_da(info.round, target, None, mine, accused, chunk=nxt)
