@@ -151,12 +151,14 @@ def test_unknown_chunks_and_malformed_chunks_and_proofs() -> None:
     w, p = _posted()
     ch, agg = w.outsiders[0], w.members[0]
     m = w.num_chunks
+    leaves = 1 << p.agg_tree.depth  # availability may also name a padding leaf (m .. leaves-1)
     for bad in (m, m + 1, 2**32):
         expect(
             w,
             "DisputeChunkOutOfRange",
             lambda bad=bad: w.disputes.challenge_sum(ch, w.task_id, 1, bad),
         )
+    for bad in (leaves, leaves + 1, 2**32):
         expect(
             w,
             "DisputeChunkOutOfRange",

@@ -36,7 +36,7 @@ STEP_GAS = MappingProxyType(
         "timeout": 148_000,
         "timeout_challenger": 90_000,
         "challenge_availability": 238_000,
-        "answer_availability": 177_000,
+        "answer_availability": 178_000,
         "prove_model": 485_000,
         "prove_norm_lie": 262_000,
         "prove_copy": 193_000,
