@@ -105,6 +105,17 @@ def _wrong_model(m):  # noqa: ANN001, ANN202
     return m
 
 
+def _backup_refuted_after_the_grace(w: World, backup: object) -> None:
+    """Round 2: the incumbent (member 0) stays silent through its grace; ``backup`` posts a
+    wrong model and is refuted, so the window reopens."""
+    _round_one(w)
+    w.commit_all(2)
+    w.travel_past_commit()
+    w.travel_past(w.coord.aggregate_grace(w.task_id)[1])
+    w.post(backup, 2, tamper_model=_wrong_model)  # type: ignore[arg-type]
+    _refute_model(w, 2)
+
+
 def test_refuted_incumbent_holds_no_grace_and_is_not_slashed_for_silence() -> None:
     w = world(num_rounds=2)
     inc, backup = w.members[0], w.members[1]
@@ -124,12 +135,7 @@ def test_refuted_incumbent_holds_no_grace_and_is_not_slashed_for_silence() -> No
 def test_silent_incumbent_that_posts_after_a_refuted_backup_is_not_slashed() -> None:
     w = world(num_rounds=2)
     inc, backup, third = w.members[0], w.members[1], w.members[2]
-    _round_one(w)
-    w.commit_all(2)
-    w.travel_past_commit()
-    w.travel_past(w.coord.aggregate_grace(w.task_id)[1])
-    w.post(backup, 2, tamper_model=_wrong_model)
-    _refute_model(w, 2)
+    _backup_refuted_after_the_grace(w, backup)
     # The incumbent already let its grace pass: it holds none in the reopened window.
     assert w.coord.aggregate_grace(w.task_id) == (None, 0)
     with pytest.raises(ContractRevert) as err:
@@ -145,12 +151,7 @@ def test_silent_incumbent_that_posts_after_a_refuted_backup_is_not_slashed() -> 
 def test_silent_incumbent_is_slashed_once_a_third_member_finalizes_after_a_refuted_backup() -> None:
     w = world(num_rounds=2)
     inc, backup, third = w.members[0], w.members[1], w.members[2]
-    _round_one(w)
-    w.commit_all(2)
-    w.travel_past_commit()
-    w.travel_past(w.coord.aggregate_grace(w.task_id)[1])
-    w.post(backup, 2, tamper_model=_wrong_model)
-    _refute_model(w, 2)
+    _backup_refuted_after_the_grace(w, backup)
     stake0 = w.member(inc).stake
     w.post(third, 2)
     w.finalize()
@@ -163,12 +164,7 @@ def test_silent_incumbent_is_slashed_once_a_third_member_finalizes_after_a_refut
 def test_aborted_round_slashes_nobody_and_forgets_the_silence() -> None:
     w = world(num_rounds=3)
     backup = w.members[1]
-    _round_one(w)
-    w.commit_all(2)
-    w.travel_past_commit()
-    w.travel_past(w.coord.aggregate_grace(w.task_id)[1])
-    w.post(backup, 2, tamper_model=_wrong_model)
-    _refute_model(w, 2)
+    _backup_refuted_after_the_grace(w, backup)
     info = w.task()
     w.travel_past(info.deadline + info.aggregate_duration)  # nobody reposts
     w.coord.advance(w.sponsor, w.task_id)

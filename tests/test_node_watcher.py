@@ -103,6 +103,20 @@ def _run_round(w: World, rogue: RogueAggregator | None) -> list[NodeAction]:
     return actions
 
 
+def _rogue(w: World, fault: str, cls: type[RogueAggregator] = RogueAggregator) -> RogueAggregator:
+    """Owner 1 as a rogue aggregator from round 1 (it posts first: nobody holds a grace yet)."""
+    return cls(
+        "rogue",
+        w.c.participants[1],
+        w.c.coordinator,
+        w.store,
+        task_id=w.task_id,
+        disputes=w.c.disputes,
+        fault=fault,  # type: ignore[arg-type]
+        at_round=1,
+    )
+
+
 def test_watcher_refutes_a_wrong_aggregate_by_bisection(
     chain: EmbeddedChain, tmp_path: Path, tmp_path_factory: Any, accounting_holds: Any
 ) -> None:
@@ -114,16 +128,7 @@ def test_watcher_refutes_a_wrong_aggregate_by_bisection(
     finally:
         honest.chain.close()
     w = _world(chain, tmp_path)
-    rogue = RogueAggregator(
-        "rogue",
-        w.c.participants[1],
-        w.c.coordinator,
-        w.store,
-        task_id=w.task_id,
-        disputes=w.c.disputes,
-        fault="wrong-aggregate",
-        at_round=1,
-    )
+    rogue = _rogue(w, "wrong-aggregate")
     rogue_stake = w.c.coordinator.get_member(w.task_id, rogue.address).stake
 
     # Execute
@@ -206,16 +211,7 @@ def test_watcher_finds_the_wrong_chunk_of_a_withheld_aggregate_from_its_openings
     # Prepare: the rogue posts a wrong aggregate (its last element off by one), never stores
     # it, and answers every availability request truthfully about what it posted
     w = _world(chain, tmp_path)
-    rogue = RogueAggregator(
-        "rogue",
-        w.c.participants[1],
-        w.c.coordinator,
-        w.store,
-        task_id=w.task_id,
-        disputes=w.c.disputes,
-        fault="withhold-wrong",
-        at_round=1,
-    )
+    rogue = _rogue(w, "withhold-wrong")
 
     # Execute
     actions = _run_round(w, rogue)
@@ -301,16 +297,7 @@ def test_watcher_voids_an_aggregate_whose_root_has_junk_padding(
 ) -> None:
     # Prepare: 3 chunks of 4 (depth 2, one padding leaf); every real chunk is right
     w = _world(chain, tmp_path)
-    rogue = _JunkPadder(
-        "rogue",
-        w.c.participants[1],
-        w.c.coordinator,
-        w.store,
-        task_id=w.task_id,
-        disputes=w.c.disputes,
-        fault="withhold-wrong",
-        at_round=1,
-    )
+    rogue = _rogue(w, "withhold-wrong", _JunkPadder)
     # Execute
     actions = _run_round(w, rogue)
 
