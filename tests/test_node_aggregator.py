@@ -19,6 +19,7 @@ from fedchain.chain import AbortReason, EmbeddedChain, ExclusionReason, Phase
 from fedchain.codec.blob import BlobKind
 from fedchain.codec.fixedpoint import dequantize
 from fedchain.node import TrainerNode
+from fedchain.node.schedule import aggregate_marks
 
 SAMPLES = world.SAMPLES
 World = world.World
@@ -182,7 +183,7 @@ def test_aggregator_waits_for_the_commit_window(chain: EmbeddedChain, tmp_path: 
     assert posted is not None and posted.included_weight == len(w.data[0]) + len(w.data[1])
 
 
-def test_aggregator_excludes_an_update_not_yet_published_as_unavailable(
+def test_aggregator_waits_for_publications_then_excludes_what_is_still_missing(
     chain: EmbeddedChain, tmp_path: Path
 ) -> None:
     # Prepare: three commit, only two publish once the window closed
@@ -192,14 +193,38 @@ def test_aggregator_excludes_an_update_not_yet_published_as_unavailable(
         t.poll()
     w.close_commits(trainers[:2])
 
-    # Execute
+    # Execute: before publications are due it waits; after, it posts without the missing one
+    early = w.aggregator(0).poll()
+    due = aggregate_marks(w.info())[0]
+    _past(chain, due)
     action = w.aggregator(0).poll()
 
     # Assert
+    assert early is None and w.c.coordinator.aggregate(w.task_id, 1) is not None
     assert action is not None and action.kind == "aggregate"
     late = trainers[2].address
     assert w.c.coordinator.excluded(w.task_id, 1) == {late: ExclusionReason.UNAVAILABLE}
     assert trainers[2].poll() is not None  # it publishes, too late to count
+
+
+def test_an_update_published_before_it_is_due_is_counted(
+    chain: EmbeddedChain, tmp_path: Path
+) -> None:
+    # Prepare: the third trainer publishes a little late, but before publications are due
+    w = _world(chain, tmp_path, rounds=1)
+    trainers = [w.trainer(i) for i in range(3)]
+    for t in trainers:
+        t.poll()
+    w.close_commits(trainers[:2])
+    assert w.aggregator(0).poll() is None
+    assert trainers[2].poll() is not None  # publishes now
+
+    # Execute
+    action = w.aggregator(0).poll()
+
+    # Assert: all three counted, nobody excluded
+    assert action is not None and action.detail["included"] == 3
+    assert w.c.coordinator.excluded(w.task_id, 1) == {}
 
 
 @pytest.mark.parametrize("how", ["malformed", "missing"])
@@ -213,6 +238,10 @@ def test_bad_blob_is_excluded_and_the_round_still_finalizes(
         t.poll()
     bad = _commit_garbage(w, 2, how)
     w.close_commits(trainers)
+    if how == "missing":
+        # nothing under the root yet: the aggregator gives its owner until publications are due
+        assert w.aggregator(0).poll() is None
+        _past(chain, aggregate_marks(w.info())[0])
 
     # Execute
     action = w.aggregator(0).poll()

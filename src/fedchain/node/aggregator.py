@@ -25,6 +25,7 @@ from fedchain.node.base import TaskNode
 from fedchain.node.blobs import CommittedVector
 from fedchain.node.events import NodeAction
 from fedchain.node.round_inputs import RoundInputs, collect_round_inputs, running_sum
+from fedchain.node.schedule import aggregate_marks
 
 __all__ = ["AggregatorNode", "RoundInputs", "collect_round_inputs"]
 
@@ -52,6 +53,8 @@ class AggregatorNode(TaskNode):
         inputs = self.select(
             collect_round_inputs(self.coordinator, self.blobs, self.task_id, info.round)
         )
+        if now < aggregate_marks(info)[0] and any(u.missing for u in inputs.updates):
+            return None  # trainers publish once the commit window closed: give them until then
         if len(inputs.included) < info.min_participants:
             return self.yield_if_incumbent(info, now)
         aggregate, model = self.build(inputs, info.global_model_root)

@@ -33,6 +33,7 @@ class CheckedUpdate:
     norm_lie: NormLie | None = None
     copied_from: str | None = None
     proven_invalid: bool = False
+    missing: bool = False  # nothing under its root (yet): its owner may still publish it
 
     @property
     def participant(self) -> str:
@@ -104,6 +105,7 @@ def collect_round_inputs(
             )
         except BlobNotFound as exc:
             u.problem, u.detail = ExclusionReason.UNAVAILABLE, f"update not in the store ({exc})"
+            u.missing = True
         except NormLie as exc:
             u.problem, u.detail, u.norm_lie = ExclusionReason.NORM_LIE, str(exc), exc
         except CommitmentMismatch as exc:
