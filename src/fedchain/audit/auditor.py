@@ -369,9 +369,8 @@ def _check_silent(
     round), whose grace the chain saw pass, and only when another member's aggregate finalized
     the round, paying that member. Returns the incumbent of the next round."""
     posts = coordinator.aggregates(task_id, round)
-    final = (
-        posts[-1].aggregator if posts and not _voided_last(coordinator, task_id, round) else None
-    )
+    voided = {e for r, _, e, _ in coordinator.voided(task_id) if r == round}
+    final = posts[-1].aggregator if posts and posts[-1].epoch not in voided else None
     silent = {a for r, a in coordinator.silent_aggregators(task_id) if r == round}
     for x in coordinator.slashes(task_id):
         if x["round"] != round or x["fault"] != Fault.SILENT:
@@ -388,11 +387,6 @@ def _check_silent(
         else:
             v.notes.append(f"incumbent aggregator {who} let its grace pass: slashed {x['amount']}")
     return posts[-1].aggregator if posts else incumbent
-
-
-def _voided_last(coordinator: CoordinatorClient, task_id: int, round: int) -> bool:
-    posts = coordinator.aggregates(task_id, round)
-    return any(r == round and e == posts[-1].epoch for r, _, e, _ in coordinator.voided(task_id))
 
 
 def _check_credits(

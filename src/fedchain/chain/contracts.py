@@ -979,10 +979,7 @@ class DisputeClient:
             fn, args = self.contract.decode_function_input(tx["input"])
             if fn.fn_name not in ("answerAvailability", "openAggregateChunk"):
                 continue
-            words = [bytes(w) for w in args["proof"]]
-            proof = [
-                (words[k], int.from_bytes(words[k + 1], "big")) for k in range(0, len(words), 2)
-            ]
+            proof = unflatten_proof([bytes(w) for w in args["proof"]])
             return self.game(game_id).chunk, bytes(args["chunk"]), proof
         return None
 
@@ -1025,6 +1022,11 @@ def flatten_proof(proof: Proof) -> list[bytes]:
     for h, total in proof:
         out += [bytes(h), int(total % 2**256).to_bytes(32, "big")]
     return out
+
+
+def unflatten_proof(words: list[bytes]) -> Proof:
+    """The contract's bytes32[] back into (hash, sum) pairs (the inverse of flatten_proof)."""
+    return [(words[k], int.from_bytes(words[k + 1], "big")) for k in range(0, len(words), 2)]
 
 
 def round_nonce(member: LocalAccount, task_id: int, round: int) -> bytes:

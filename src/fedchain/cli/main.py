@@ -65,11 +65,12 @@ def demo(
     faults: Annotated[
         Optional[str],  # noqa: UP045
         typer.Option(
-            help="Misbehaving owners, e.g. '2:wrong-aggregate:3,5:copycat' (index:kind[:from round]). "
-            "Plaintext kinds: crash, malformed, late, inflate-samples, copycat, norm-lie (as a "
-            "trainer); wrong-aggregate, wrong-model, exclude-honest, withhold, withhold-wrong, silent (as the "
-            "incumbent aggregator turning rogue at that round; the demo's watcher disputes it "
-            "on-chain, the honest aggregator posts after a refutation or the grace). "
+            help="Misbehaving owners, e.g. '2:wrong-aggregate:3,5:copycat' "
+            "(index:kind[:from round]). Plaintext kinds: crash, malformed, late, "
+            "inflate-samples, copycat, norm-lie (as a trainer); wrong-aggregate, wrong-model, "
+            "exclude-honest, withhold, withhold-wrong, silent (as the incumbent aggregator "
+            "turning rogue at that round; the demo's watcher disputes it on-chain, the honest "
+            "aggregator posts after a refutation or the grace). "
             "Secure kinds: crash, malformed, bad-shares."
         ),
     ] = None,

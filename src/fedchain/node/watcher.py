@@ -175,15 +175,15 @@ class WatcherNode(TaskNode):
         aggregate = self._open(BlobKind.AGGREGATE, posted.merkle_root)
         agg_withheld = aggregate is None
         if aggregate is None:
-            aggregate = self._repair(BlobKind.AGGREGATE, expected, posted.merkle_root)
+            aggregate, agg_truth = self._repair(BlobKind.AGGREGATE, expected, posted.merkle_root)
         model = self._open(BlobKind.MODEL, posted.model_root)
         model_withheld = model is None
+        model_truth: MerkleSumTree | None = None
         if model is None and aggregate is not None:
             honest = apply_aggregate(base.values, aggregate.values, posted.included_weight)
-            model = self._repair(BlobKind.MODEL, honest, posted.model_root)
+            model, model_truth = self._repair(BlobKind.MODEL, honest, posted.model_root)
         if aggregate is None:
-            truth = self.blobs.commit_vector(BlobKind.AGGREGATE, expected).tree
-            found = self._locate(info, Target.AGGREGATE, truth, mine, posted.aggregator)
+            found = self._locate(info, Target.AGGREGATE, agg_truth, mine, posted.aggregator)
             if isinstance(found, NodeAction) or found is None:
                 return found
             return self._challenge_sum(info, found[0], mine, posted.aggregator)
@@ -198,8 +198,10 @@ class WatcherNode(TaskNode):
         # the model
         want = apply_aggregate(base.values, aggregate.values, posted.included_weight)
         if model is None:
-            truth = self.blobs.commit_vector(BlobKind.MODEL, want).tree
-            found = self._locate(info, Target.MODEL, truth, mine, posted.aggregator)
+            # ``want`` is the honest model the repair tried (the aggregate is ours by now)
+            if model_truth is None:
+                model_truth = self.blobs.commit_vector(BlobKind.MODEL, want).tree
+            found = self._locate(info, Target.MODEL, model_truth, mine, posted.aggregator)
             if isinstance(found, NodeAction) or found is None:
                 return found
             c, model_chunk, model_proof = found
@@ -277,16 +279,19 @@ class WatcherNode(TaskNode):
                 return self._challenge_da(info.round, target, None, mine, accused, chunk=nxt)
         return None
 
-    def _repair(self, kind: BlobKind, values: np.ndarray, root: bytes) -> OpenedVector | None:
+    def _repair(
+        self, kind: BlobKind, values: np.ndarray, root: bytes
+    ) -> tuple[OpenedVector | None, MerkleSumTree]:
         """Republish a vector the poster withheld, when our recomputation commits to exactly the
         posted root: the store is addressed by root, so anyone may supply the right bytes, and
         withholding an honest aggregate or model then stalls nobody (the next round's trainers
-        need the model). A root that differs from ours is wrong, and is disputed instead."""
+        need the model). A root that differs from ours is wrong, and is disputed instead; our
+        tree (returned either way) is what the walk to its differing chunk compares against."""
         vector = self.blobs.commit_vector(kind, values)
         if vector.root != bytes(root):
-            return None
+            return None, vector.tree
         self.blobs.publish(vector)
-        return self._open(kind, root)
+        return self._open(kind, root), vector.tree
 
     def _open(self, kind: BlobKind, root: bytes) -> OpenedVector | None:
         try:
