@@ -1,6 +1,7 @@
 // Compile the benchmark-only contract(s) in benchmarks/contracts/ with the project's pinned
 // solc-js and the same settings as scripts/compile_contracts.mjs; print {name: {abi, bytecode}}
-// as JSON on stdout (nothing is written to disk, so no artifact can go stale).
+// as JSON on stdout (nothing is written to disk, so no artifact can go stale). They may import
+// the project's libraries (contracts/utils/...): imports resolve from the repository root.
 // Usage: node benchmarks/compile_naive.mjs
 import fs from "node:fs";
 import path from "node:path";
@@ -27,7 +28,14 @@ const input = {
     outputSelection: { "*": { "*": ["abi", "evm.bytecode.object"] } },
   },
 };
-const out = JSON.parse(solc.compile(JSON.stringify(input)));
+function findImports(p) {
+  for (const base of [root, path.join(root, "node_modules")]) {
+    const full = path.join(base, p);
+    if (fs.existsSync(full)) return { contents: fs.readFileSync(full, "utf8") };
+  }
+  return { error: `not found: ${p}` };
+}
+const out = JSON.parse(solc.compile(JSON.stringify(input), { import: findImports }));
 const errors = (out.errors ?? []).filter((e) => e.severity === "error");
 for (const e of out.errors ?? []) console.error(e.formattedMessage);
 if (errors.length) process.exit(1);

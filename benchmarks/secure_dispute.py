@@ -10,9 +10,10 @@ member's mask words for the chunk from a revealed seed. The mask generator is
 ``fedchain.secagg.prg.expand_mask``: ChaCha20 (RFC 7539 block function) keyed by the 32-byte
 seed, block counter 0 and an all-zero nonce, word i = keystream bytes 8i..8i+7 little-endian.
 
-Contracts (benchmark only, compiled here with the project's solc-js and the settings of
-``scripts/compile_contracts.mjs``, by ``benchmarks/compile_naive.mjs``, which compiles every
-file in ``benchmarks/contracts/``):
+Contracts (benchmark entry points, compiled here with the project's solc-js and the settings
+of ``scripts/compile_contracts.mjs``, by ``benchmarks/compile_naive.mjs``, which compiles every
+file in ``benchmarks/contracts/``; the libraries they wrap are the project's, in
+``contracts/utils/``, which ``SecureTerms`` uses too):
 
 * ``ChaCha20Mask.sol``: ChaCha20 in inline assembly, the 4x4 state as four EVM words of four
   64-bit lanes (one vectorised quarter round per column or diagonal round); ``maskChunk``
@@ -76,8 +77,12 @@ from fedchain.secagg.prg import expand_mask
 HERE = Path(__file__).resolve().parent
 ROOT = HERE.parent
 RESULTS = HERE / "results"
-CONTRACTS = HERE / "contracts"
-SOURCES = ("ChaCha20Mask.sol", "X25519.sol")
+SOURCES = (
+    "benchmarks/contracts/ChaCha20Mask.sol",
+    "benchmarks/contracts/X25519.sol",
+    "contracts/utils/ChaCha20Mask.sol",
+    "contracts/utils/X25519.sol",
+)
 CHACHA_CONTRACT = "ChaCha20MaskBench"
 X25519_CONTRACT = "X25519Bench"
 
@@ -88,7 +93,7 @@ EIP_7825_CAP = 2**24  # 16,777,216: the per-transaction gas cap
 HALF_MILLION = 500_000
 TX_GAS = EIP_7825_CAP
 MAX_WORDS = 2**32  # fedchain.secagg.prg: the longest mask
-BAD_CHUNK = keccak(text="BadChunk(uint256,uint256)")[:4]
+BAD_CHUNK = keccak(text="ChaCha20MaskBadChunk(uint256,uint256)")[:4]
 
 #: RFC 7539 section 2.3.2: key 00..1f, block counter 1, nonce 00:00:00:09:00:00:00:4a:00:00:00:00.
 RFC7539_KEY = bytes(range(32))
@@ -544,7 +549,7 @@ def _meta(compiled: dict[str, Any]) -> dict[str, Any]:
         "compiler": compiled["compiler"],
         "compiler_settings": "as scripts/compile_contracts.mjs: viaIR, optimizer runs 10000, evmVersion cancun",
         "source_sha256": {
-            s: hashlib.sha256((CONTRACTS / s).read_bytes()).hexdigest()[:16] for s in SOURCES
+            s: hashlib.sha256((ROOT / s).read_bytes()).hexdigest()[:16] for s in SOURCES
         },
         "bytecode_sha256": {
             n: hashlib.sha256(compiled["contracts"][n]["bytecode"].encode()).hexdigest()[:16]

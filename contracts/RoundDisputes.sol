@@ -2,7 +2,8 @@
 pragma solidity ^0.8.28;
 
 import {ITaskCoordinator} from "./interfaces/ITaskCoordinator.sol";
-import {ICoordinatorLens} from "./interfaces/ICoordinatorLens.sol";
+import {ICoordinatorLens, ISecureRoundLens} from "./interfaces/ICoordinatorLens.sol";
+import {ISecureTerms} from "./interfaces/ISecureTerms.sol";
 import {IDisputeHooks} from "./interfaces/IDisputeHooks.sol";
 import {IRoundDisputes} from "./interfaces/IRoundDisputes.sol";
 import {MerkleSumTree} from "./utils/MerkleSumTree.sol";
@@ -20,6 +21,12 @@ import {MerkleSumTree} from "./utils/MerkleSumTree.sol";
 ///           committed root. A side that misses its response deadline loses.
 ///         - Availability (bonded): the aggregator (or anyone) must open a chunk of the
 ///           aggregate, the model or an included update on-chain, or the aggregate is void.
+///         - SecureSum (bonded, interactive): the same bisection for a secure round, over the
+///           terms of its unmasking in a fixed order (see `SecureTerm`): masked inputs, self
+///           masks and the pairwise masks of members left out. A step is proven from on-chain
+///           evidence only: a masked input's root, a self-mask seed checked against its sha256
+///           commitment, a revealed mask key checked against its advertised public key; the
+///           PRG chunk, key agreement and neighbour graph are recomputed by `SecureTerms`.
 ///         - One-step proofs (no bond: a false one reverts): wrong model chunk, two included
 ///           members with the same root, a false squared norm, a copied root.
 /// @dev A separate deployment beside `TaskCoordinator`, which trusts it for the slashing hooks.
@@ -54,6 +61,8 @@ contract RoundDisputes is IRoundDisputes {
 
     /// @notice The coordinator whose rounds this game referees.
     address public immutable coordinator;
+    /// @notice The stateless verifier of a secure round's terms (PRG chunks, X25519, graph).
+    ISecureTerms public immutable secureTerms;
 
     /// @notice Number of bonded challenges opened; ids run from 1.
     uint256 public gameCount;
@@ -61,8 +70,9 @@ contract RoundDisputes is IRoundDisputes {
     mapping(uint256 id => Game) private _games;
     mapping(bytes32 key => bool) private _challenged;
 
-    constructor(address coordinator_) {
+    constructor(address coordinator_, ISecureTerms secureTerms_) {
         coordinator = coordinator_;
+        secureTerms = secureTerms_;
     }
 
     // ---------------------------------------------------------------- sum game
@@ -84,6 +94,7 @@ contract RoundDisputes is IRoundDisputes {
     ///         the last running sum P_n.
     function openAggregateChunk(uint256 id, bytes calldata chunk, bytes32[] calldata proof) external {
         Game storage g = _move(id, GameState.AwaitAggregate, true);
+        if (g.kind != GameKind.Sum) revert DisputeWrongState(id, g.state);
         ITaskCoordinator.RoundView memory v = _view(g.taskId);
         _verify(v, v.aggregateRoot, address(0), g.chunk, 0, chunk, WIDE_BYTES, proof);
         g.hashHi = keccak256(chunk);
@@ -152,17 +163,154 @@ contract RoundDisputes is IRoundDisputes {
         _resolve(id, g, ITaskCoordinator.ChallengeOutcome.AggregatorFault, ITaskCoordinator.Fault.WrongAggregate);
     }
 
+    // ---------------------------------------------------------------- secure sum game
+
+    /// @notice Challenge chunk `chunk` of a secure round's aggregate (posting the challenge
+    ///         bond). The aggregator answers by opening it with the last running sum P_T of the
+    ///         round's terms (see `SecureTerm`); bisection follows as in the plaintext game.
+    function challengeSecureSum(uint256 taskId, uint256 round, uint256 chunk) external returns (uint256 id) {
+        ITaskCoordinator.RoundView memory v = _anyRound(taskId, round, true);
+        if (v.chunkElems % 8 != 0) revert DisputeSecureLayout(v.chunkElems);
+        uint256 len = _chunkLen(v, chunk);
+        uint256 terms = uint256(v.committed) * (2 + ISecureRoundLens(coordinator).secureRoundOf(taskId).advertised);
+        id = _open(taskId, round, v, GameKind.SecureSum, chunk, Target.Aggregate, address(0));
+        Game storage g = _games[id];
+        g.hi = uint32(terms);
+        g.query = uint32(terms);
+        g.hashLo = keccak256(new bytes(len * WIDE_BYTES)); // P_0 = 0
+        g.state = GameState.AwaitAggregate;
+    }
+
+    /// @notice Aggregator: open the challenged chunk of a secure aggregate against its root,
+    ///         with P_T (uint64 words, mod 2^64): read in the ring Z_2^b as two's complement, P_T
+    ///         must be the aggregate.
+    function openSecureAggregateChunk(
+        uint256 id,
+        bytes calldata chunk,
+        bytes32[] calldata proof,
+        bytes calldata runningSum
+    ) external {
+        Game storage g = _move(id, GameState.AwaitAggregate, true);
+        if (g.kind != GameKind.SecureSum) revert DisputeWrongState(id, g.state);
+        ITaskCoordinator.RoundView memory v = _view(g.taskId);
+        _verify(v, v.aggregateRoot, address(0), g.chunk, 0, chunk, WIDE_BYTES, proof);
+        if (runningSum.length != chunk.length) revert DisputeBadChunkLength(runningSum.length, chunk.length);
+        uint256 bits = ISecureRoundLens(coordinator).secureRoundOf(g.taskId).ringBits;
+        uint256 n = chunk.length / WIDE_BYTES;
+        for (uint256 e = 0; e < n; ++e) {
+            uint256 r = _word(runningSum, e) & ((uint256(1) << bits) - 1);
+            int256 x = r >> (bits - 1) == 0 ? int256(r) : int256(r) - int256(uint256(1) << bits);
+            if (x != _wide(chunk, e)) revert DisputeRingMismatch(e);
+        }
+        g.hashHi = keccak256(runningSum);
+        emit ChunkOpened(id, g.hi, runningSum);
+        _nextQuery(g);
+    }
+
+    /// @notice Prove the step lo → hi of a secure game wrong: P_hi ≠ P_lo + term_hi (mod 2^64),
+    ///         with the term recomputed from on-chain evidence (see `SecureTerm`). Anyone may send
+    ///         it; the challenger is paid.
+    function proveSecureStep(uint256 id, bytes calldata pLo, bytes calldata pHi, SecureTerm calldata term)
+        external
+    {
+        Game storage g = _game(id);
+        if (g.kind != GameKind.SecureSum || g.state != GameState.AwaitProof) revert DisputeWrongState(id, g.state);
+        if (block.timestamp >= g.deadline) revert DisputeDeadlinePassed(id, g.deadline);
+        if (keccak256(pLo) != g.hashLo || keccak256(pHi) != g.hashHi) revert DisputeHashMismatch();
+        uint64[] memory add = _secureTerm(g, term);
+        uint256 n = pLo.length / WIDE_BYTES;
+        bool fault;
+        for (uint256 e = 0; e < n && !fault; ++e) {
+            uint256 want = (_word(pLo, e) + (add.length == 0 ? 0 : add[e])) & type(uint64).max;
+            fault = _word(pHi, e) != want;
+        }
+        if (!fault) revert DisputeNoFault();
+        _resolve(id, g, ITaskCoordinator.ChallengeOutcome.AggregatorFault, ITaskCoordinator.Fault.WrongAggregate);
+    }
+
+    /// @dev The words term g.hi adds to the running sum (mod 2^64; empty: the term is zero).
+    function _secureTerm(Game storage g, SecureTerm calldata s) private view returns (uint64[] memory add) {
+        ICoordinatorLens lens = ICoordinatorLens(coordinator);
+        ISecureRoundLens secure = ISecureRoundLens(coordinator);
+        ITaskCoordinator.RoundView memory v = lens.roundView(g.taskId);
+        ITaskCoordinator.SecureRoundView memory sv = secure.secureRoundOf(g.taskId);
+        uint256 t = g.hi;
+        uint256 twoM = 2 * uint256(v.committed);
+        uint256 k = t <= twoM ? (t + 1) / 2 : (t - twoM - 1) / sv.advertised + 1;
+        if (s.commit.index != k) revert DisputeCommitmentMismatch(s.commit.member);
+        if (!_commitment(lens, g.taskId, g.round, s.commit).included) return add;
+        ITaskCoordinator.SecureMemberView memory km = secure.secureMemberOf(g.taskId, s.commit.member);
+        if (t <= twoM) {
+            if (t % 2 == 1) return _maskedChunk(v, g.chunk, sv.ringBits, s);
+            if (!secureTerms.selfMaskSeedMatches(s.secret, km.selfMaskCommitment)) {
+                revert DisputeSecretMismatch(s.commit.member);
+            }
+            return _negate(secureTerms.maskChunk(s.secret, g.chunk, v.chunkElems, v.numParameters));
+        }
+        uint256 a = (t - twoM - 1) % sv.advertised;
+        ITaskCoordinator.SecureMemberView memory pm = secure.secureMemberOf(g.taskId, s.peer);
+        if (pm.advertRound != g.round || pm.advertIndex != a) revert DisputePeerMismatch(s.peer, a);
+        if (pm.shareRound != g.round || s.peer == s.commit.member) return add; // no mask with it
+        ITaskCoordinator.CommitView memory pc = lens.commitView(g.taskId, s.peer);
+        if (pc.lastRound == g.round && pc.included) return add; // both in the sum: masks cancel
+        if (!secureTerms.isNeighbour(sv.seed, sv.advertised, km.advertIndex, a)) return add;
+        bool before = s.commit.member < s.peer;
+        (address first, address second) = before ? (s.commit.member, s.peer) : (s.peer, s.commit.member);
+        bytes32 seed = secureTerms.pairwiseSeed(s.secret, pm.maskPk, km.maskPk, g.taskId, g.round, first, second);
+        add = secureTerms.maskChunk(seed, g.chunk, v.chunkElems, v.numParameters);
+        // k added sign(k, peer)·PRG(seed) (+ when k precedes the peer); taking it off adds the opposite.
+        if (before) add = _negate(add);
+    }
+
+    /// @dev Chunk `chunk` of a member's masked input (b-bit words, big-endian bit stream),
+    ///      opened against its committed root.
+    function _maskedChunk(ITaskCoordinator.RoundView memory v, uint256 chunk, uint256 bits, SecureTerm calldata s)
+        private
+        pure
+        returns (uint64[] memory words)
+    {
+        uint256 len = _chunkLen(v, chunk);
+        bytes calldata data = s.masked;
+        uint256 want = (len * bits + 7) / 8;
+        if (data.length != want) revert DisputeBadChunkLength(data.length, want);
+        uint256 d = 2 * MerkleSumTree.depth(_numChunks(v));
+        if (s.proof.length != d) revert DisputeBadProofLength(s.proof.length, d);
+        (bytes32 h,) = MerkleSumTree.climb(MerkleSumTree.leaf(s.commit.member, chunk, 0, data), 0, chunk, s.proof);
+        if (h != s.commit.root) revert DisputeOpeningInvalid();
+        words = new uint64[](len);
+        for (uint256 e = 0; e < len; ++e) {
+            uint256 bit = e * bits;
+            uint256 w;
+            assembly ("memory-safe") {
+                w := shr(sub(256, bits), shl(and(bit, 7), calldataload(add(data.offset, shr(3, bit)))))
+            }
+            words[e] = uint64(w);
+        }
+    }
+
+    function _negate(uint64[] memory words) private pure returns (uint64[] memory) {
+        unchecked {
+            for (uint256 e = 0; e < words.length; ++e) {
+                words[e] = 0 - words[e];
+            }
+        }
+        return words;
+    }
+
     // ---------------------------------------------------------------- availability
 
-    /// @notice Require a chunk of the aggregate, the model, or an included member's update to be
-    ///         opened on-chain within the response window (posting the challenge bond). For the
+    /// @notice Require a chunk of the aggregate, the model, or an included member's update (not
+    ///         in a secure round) to be opened on-chain within the response window (posting the
+    ///         challenge bond). For the
     ///         aggregate and the model, `chunk` may also name a padding leaf (below 2^depth),
     ///         which must then open to the empty node.
     function challengeAvailability(uint256 taskId, uint256 round, Target target, address member, uint256 chunk)
         external
         returns (uint256 id)
     {
-        ITaskCoordinator.RoundView memory v = _round(taskId, round);
+        ITaskCoordinator.RoundView memory v = _view(taskId);
+        // A secure round's aggregate and model are plain vectors; its masked inputs are not.
+        _anyRound(taskId, round, v.secure && target != Target.Update);
         if (target == Target.Update) {
             _chunkLen(v, chunk);
             if (!ICoordinatorLens(coordinator).commitView(taskId, member).included) revert DisputeNotIncluded(member);
@@ -233,14 +381,15 @@ contract RoundDisputes is IRoundDisputes {
             id,
             g,
             outcome,
-            g.kind == GameKind.Sum ? ITaskCoordinator.Fault.WrongAggregate : ITaskCoordinator.Fault.Unanswered
+            g.kind == GameKind.Availability ? ITaskCoordinator.Fault.Unanswered : ITaskCoordinator.Fault.WrongAggregate
         );
     }
 
     // ---------------------------------------------------------------- one-step proofs
 
     /// @notice Prove chunk `chunk` of the posted model ≠ global + round_half_even(aggregate / W),
-    ///         W the included weight, from three openings. The aggregate is void.
+    ///         W the included weight, from three openings (plaintext or secure round). The
+    ///         aggregate is void.
     function proveModel(
         uint256 taskId,
         uint256 round,
@@ -252,7 +401,8 @@ contract RoundDisputes is IRoundDisputes {
         bytes calldata modelChunk,
         bytes32[] calldata modelProof
     ) external {
-        ITaskCoordinator.RoundView memory v = _round(taskId, round);
+        ITaskCoordinator.RoundView memory v = _view(taskId); // plaintext or secure: the same rule
+        _anyRound(taskId, round, v.secure);
         _verify(v, v.globalModelRoot, address(0), chunk, 0, globalChunk, WIDE_BYTES, globalProof);
         _verify(v, v.aggregateRoot, address(0), chunk, 0, aggregateChunk, WIDE_BYTES, aggregateProof);
         _verify(v, v.modelRoot, address(0), chunk, 0, modelChunk, WIDE_BYTES, modelProof);
@@ -358,8 +508,17 @@ contract RoundDisputes is IRoundDisputes {
 
     /// @dev The open round, plaintext, with an aggregate under challenge.
     function _round(uint256 taskId, uint256 round) private view returns (ITaskCoordinator.RoundView memory v) {
+        v = _anyRound(taskId, round, false);
+    }
+
+    /// @dev The open round, with an aggregate under challenge, secure or not as asked.
+    function _anyRound(uint256 taskId, uint256 round, bool secure)
+        private
+        view
+        returns (ITaskCoordinator.RoundView memory v)
+    {
         v = _view(taskId);
-        if (v.round != round || v.secure || v.phase != ITaskCoordinator.Phase.Challenge) {
+        if (v.round != round || v.secure != secure || v.phase != ITaskCoordinator.Phase.Challenge) {
             revert DisputeNoAggregate(taskId, round);
         }
     }
@@ -505,6 +664,13 @@ contract RoundDisputes is IRoundDisputes {
     function _wide(bytes calldata chunk, uint256 e) private pure returns (int256 x) {
         assembly ("memory-safe") {
             x := signextend(7, shr(192, calldataload(add(chunk.offset, mul(e, 8)))))
+        }
+    }
+
+    /// @dev Element e of a chunk of big-endian uint64s (a secure game's running sum).
+    function _word(bytes calldata chunk, uint256 e) private pure returns (uint256 x) {
+        assembly ("memory-safe") {
+            x := shr(192, calldataload(add(chunk.offset, mul(e, 8))))
         }
     }
 

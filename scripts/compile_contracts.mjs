@@ -10,7 +10,7 @@ const require = createRequire(import.meta.url);
 const solc = require("solc");
 const root = path.resolve(path.dirname(new URL(import.meta.url).pathname), "..");
 const outDir = path.resolve(process.argv[2] ?? path.join(root, "src/fedchain/contracts/artifacts"));
-const SHIPPED = ["FedToken", "TaskCoordinator", "SecAggPhases", "CoordinatorLens", "RoundDisputes"];
+const SHIPPED = ["FedToken", "TaskCoordinator", "SecAggPhases", "CoordinatorLens", "RoundDisputes", "SecureTerms"];
 
 const sources = {};
 for (const f of fs.readdirSync(path.join(root, "contracts"), { recursive: true }).sort()) {

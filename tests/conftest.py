@@ -77,6 +77,18 @@ def digest(label: str | int) -> bytes:
     return keccak(text=f"fedchain-test-digest:{label}")
 
 
+def advert_keys(label: str | int) -> tuple[bytes, bytes]:
+    """Two distinct, valid X25519 public keys (enc, mask) for an advert in tests."""
+    from cryptography.hazmat.primitives.asymmetric.x25519 import X25519PrivateKey
+
+    return tuple(  # type: ignore[return-value]
+        X25519PrivateKey.from_private_bytes(keccak(text=f"fedchain-test-key:{label}:{part}"))
+        .public_key()
+        .public_bytes_raw()
+        for part in ("enc", "mask")
+    )
+
+
 @dataclass(frozen=True)
 class Accounts:
     sponsor: LocalAccount

@@ -60,18 +60,23 @@ def test_graph_is_symmetric_and_k_regular(n: int, k_seed: int, seed: bytes) -> N
             assert p in graph[q]
 
 
-def test_graph_is_deterministic_per_seed_and_independent_of_input_order() -> None:
-    # Prepare
+def test_graph_is_deterministic_per_seed_and_drawn_over_the_given_order() -> None:
+    # Prepare: the graph shuffles indices in the order given (the order of advertisement)
     people = addresses(30)
 
     # Execute
     one = neighbours(people, k=6, seed=SEED)
-    again = neighbours(list(reversed(people)), k=6, seed=SEED)
+    again = neighbours(list(people), k=6, seed=SEED)
+    reordered = neighbours(list(reversed(people)), k=6, seed=SEED)
     other = neighbours(people, k=6, seed=hashlib.sha256(b"other").digest())
+    by_index = neighbours([str(i) for i in range(30)], k=6, seed=SEED)
 
-    # Assert
+    # Assert: same seed and order, same graph; the edges are those of the indices' graph
     assert one == again
-    assert one != other
+    assert one != other and one != reordered
+    assert one == {
+        people[int(i)]: frozenset(people[int(j)] for j in near) for i, near in by_index.items()
+    }
 
 
 def test_graph_is_complete_at_k_n_minus_1() -> None:

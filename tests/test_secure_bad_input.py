@@ -40,8 +40,8 @@ from fedchain.learning import ModelSpec, TrainConfig
 from fedchain.node import KeeperNode, LocalData, NodeAction, TaskBlobs, TaskConfig
 from fedchain.node.blobs import ZERO_OWNER, CommittedVector
 from fedchain.node.secure import SecureAggregatorNode, SecureRoundView
-from fedchain.secagg import ClientRound, KeyAdvert, KeyShares
-from fedchain.secagg.ring import coordinate_bound, ring_bits
+from fedchain.secagg import ClientRound, KeyShares
+from fedchain.secagg.ring import coordinate_bound, ring_bits, secure_ring_bits
 from fedchain.sim.consortium import TOKEN, Consortium
 from fedchain.sim.runner import RoundRecord, run_task
 from fedchain.storage import LocalDirStore
@@ -464,8 +464,10 @@ def test_shares_addressed_to_a_non_neighbour_are_refused(
     # Assert: the message really did carry a share for a non-neighbour ...
     assert stranger not in view.adverts
     assert set(sent.ciphertexts) == {w.addr(i) for i in range(1, 6)}
-    # ... and it was refused: owner 0 is not in U2 and its input is not in the sum
-    assert w.addr(EVIL) not in view.u2, "key shares for a non-neighbour were accepted into U2"
+    # ... and it was refused: owner 0 shared on-chain (so it is in U2 and its neighbours
+    # masked with it), but nobody uses its shares and its input is not in the sum
+    assert w.addr(EVIL) in view.u2
+    assert w.addr(EVIL) not in view.key_shares, "shares for a non-neighbour were accepted"
     _assert_round_completed_with(w, trainers, [1, 2, 3, 4])
     assert accounting_holds(w.co, w.c.token)
 
@@ -476,43 +478,65 @@ def test_shares_addressed_to_a_non_neighbour_are_refused(
 def test_a_public_key_copied_from_another_owner_does_not_stop_the_round(
     chain: EmbeddedChain, tmp_path: Path, accounting_holds: Any
 ) -> None:
-    # Prepare: owner 0 advertises after owner 1, reusing owner 1's encryption public key
+    # Prepare: owner 1 advertises; then owner 0 advertises on-chain with owner 1's encryption
+    # public key (and a mask key of its own), keys its node does not hold
     w = _world(chain, tmp_path)
     victim = w.addr(VICTIM)
-
-    def copy_key(obj: dict[str, Any], data: bytes) -> bytes:
-        if obj.get("format") != KeyAdvert.FORMAT:
-            return data
-        digest = w.co.phase_digests(w.task_id, obj["round"], "KeysAdvertised")[victim]
-        theirs = KeyAdvert.from_bytes(
-            w.store.get(digest), task_id=w.task_id, round=obj["round"], participant=victim
-        )
-        return KeyAdvert(
-            task_id=obj["task_id"],
-            round=obj["round"],
-            participant=obj["participant"],
-            enc_pk=theirs.enc_pk,
-            mask_pk=bytes.fromhex(obj["mask_pk"]),
-        ).to_bytes()
-
     trainers = [w.trainer(i) for i in range(5)]
-    trainers[EVIL].store = RewritingStore(w.store, copy_key)
+    assert trainers[VICTIM].poll() is not None
+    theirs = w.co.key_adverts(w.task_id, 1)[victim]
+    mine = ClientRound(task_id=w.task_id, round=1, address=w.addr(EVIL)).advertise()
+    w.co.advertise_keys(w.c.participants[EVIL], w.task_id, 1, theirs[0], mine.mask_pk)
 
-    # Execute: owner 0 polls last, so owner 1's advert is on-chain first
-    w.run([*trainers[1:], trainers[EVIL]])
+    # Execute
+    w.run(trainers)
     view = w.view()
-    advertised = w.co.phase_digests(w.task_id, 1, "KeysAdvertised")
+    advertised = w.co.key_adverts(w.task_id, 1)
 
-    copied = KeyAdvert.from_bytes(
-        w.store.get(advertised[w.addr(EVIL)]), task_id=w.task_id, round=1, participant=w.addr(EVIL)
-    )
-
-    # Assert: the copy happened ...
+    # Assert: the copy is on-chain, after the original ...
     assert list(advertised).index(victim) < list(advertised).index(w.addr(EVIL))
-    assert copied.enc_pk == view.adverts[victim].enc_pk
-    # ... the first advertiser keeps its place and the round completes without the copier
+    assert advertised[w.addr(EVIL)][0] == advertised[victim][0]
+    # ... and the round completes without the copier (its node has no secrets for that advert)
     _assert_round_completed_with(w, trainers, [1, 2, 3, 4])
     assert victim in view.u3 and w.addr(EVIL) not in view.u3
+    assert accounting_holds(w.co, w.c.token)
+
+
+@pytest.mark.parametrize(
+    ("label", "keys"),
+    [
+        ("zero mask key", lambda enc, mask: (enc, bytes(32))),
+        ("small-order key (u = 1)", lambda enc, mask: (enc, (1).to_bytes(32, "little"))),
+        (
+            "small-order key, bit 255 set",
+            lambda enc, mask: ((2**255 + 1).to_bytes(32, "little"), mask),
+        ),
+        (
+            "order-8 point",
+            lambda enc, mask: (
+                bytes.fromhex("e0eb7a7c3b41b8ae1656e3faf19fc46ada098deb9c32b1fd866205165f49b800"),
+                mask,
+            ),
+        ),
+        ("the same key twice", lambda enc, mask: (mask, mask)),
+    ],
+)
+def test_an_advert_with_a_key_nobody_can_agree_with_is_refused(
+    chain: EmbeddedChain, tmp_path: Path, accounting_holds: Any, label: str, keys: Any
+) -> None:
+    # Prepare
+    w = _world(chain, tmp_path)
+    good = ClientRound(task_id=w.task_id, round=1, address=w.addr(EVIL)).advertise()
+    enc_pk, mask_pk = keys(good.enc_pk, good.mask_pk)
+
+    # Execute
+    with pytest.raises(ContractRevert) as refused:
+        w.co.advertise_keys(w.c.participants[EVIL], w.task_id, 1, enc_pk, mask_pk)
+
+    # Assert: refused by name before anything is recorded
+    assert refused.value.error == "CoordinatorBadKey", label
+    assert w.co.key_adverts(w.task_id, 1) == {}
+    assert w.co.get_task(w.task_id).advertised == 0
     assert accounting_holds(w.co, w.c.token)
 
 
@@ -523,14 +547,13 @@ def test_a_key_advertised_twice_is_refused_and_the_first_advert_stands(
     w = _world(chain, tmp_path)
     trainers = [w.trainer(i) for i in range(5)]
     assert trainers[EVIL].poll() is not None
-    first = w.co.phase_digests(w.task_id, 1, "KeysAdvertised")[w.addr(EVIL)]
+    first = w.co.key_adverts(w.task_id, 1)[w.addr(EVIL)]
     other = ClientRound(task_id=w.task_id, round=1, address=w.addr(EVIL)).advertise()
-    second = w.store.put(other.to_bytes())
-    assert second != first
+    assert (other.enc_pk, other.mask_pk) != first
 
     # Execute
     with pytest.raises(ContractRevert) as refused:
-        w.co.advertise_keys(w.c.participants[EVIL], w.task_id, 1, second)
+        w.co.advertise_keys(w.c.participants[EVIL], w.task_id, 1, other.enc_pk, other.mask_pk)
     advertised = w.co.get_task(w.task_id).advertised
     again = trainers[EVIL].poll()
     w.run(trainers)
@@ -540,7 +563,7 @@ def test_a_key_advertised_twice_is_refused_and_the_first_advert_stands(
     assert refused.value.args_by_name["phase"] == Phase.ADVERTISE
     assert refused.value.args_by_name["account"] == w.addr(EVIL)
     assert advertised == 1 and again is None
-    assert w.co.phase_digests(w.task_id, 1, "KeysAdvertised")[w.addr(EVIL)] == first
+    assert w.co.key_adverts(w.task_id, 1)[w.addr(EVIL)] == first
     _assert_round_completed_with(w, trainers, [0, 1, 2, 3, 4])  # owner 0's secrets fit advert 1
     assert accounting_holds(w.co, w.c.token)
 
@@ -586,9 +609,12 @@ def test_secure_phases_on_a_plaintext_task_are_refused(
     w = _world(chain, tmp_path, secure=False)
     member = w.c.participants[0]
     digest = w.store.put(b"not a message")
+    keys = ClientRound(task_id=w.task_id, round=1, address=member.address).advertise()
     calls = {
-        "advertise_keys": lambda: w.co.advertise_keys(member, w.task_id, 1, digest),
-        "share_keys": lambda: w.co.share_keys(member, w.task_id, 1, digest),
+        "advertise_keys": lambda: w.co.advertise_keys(
+            member, w.task_id, 1, keys.enc_pk, keys.mask_pk
+        ),
+        "share_keys": lambda: w.co.share_keys(member, w.task_id, 1, digest, digest),
         "complain": lambda: w.co.complain(member, w.task_id, 1, digest),
         "unmask": lambda: w.co.unmask(member, w.task_id, 1, digest),
         "post_secure_aggregate": lambda: w.co.post_secure_aggregate(
@@ -607,7 +633,8 @@ def test_secure_phases_on_a_plaintext_task_are_refused(
     # Assert
     assert errors == dict.fromkeys(calls, "CoordinatorNotSecure")
     assert w.co.get_task(w.task_id) == before
-    for event in ("KeysAdvertised", "KeysShared", "SharesComplained", "UnmaskSharesPosted"):
+    assert w.co.key_adverts(w.task_id, 1) == {}
+    for event in ("KeysShared", "SharesComplained", "UnmaskSharesPosted"):
         assert w.co.phase_digests(w.task_id, 1, event) == {}
     assert accounting_holds(w.co, w.c.token)
 
@@ -707,7 +734,12 @@ def test_key_shares_carry_each_members_on_chain_weight_which_masks_and_sizes_the
     assert shared == {w.addr(i): weights[i] for i in range(5)}
     assert w.co.member_weights(w.task_id) == shared
     cfg = w.cfg
-    assert bits == ring_bits(coordinate_bound(cfg.clip_norm, cfg.frac_bits), sum(weights))
+    norm_bound = w.co.get_task(w.task_id).norm_bound
+    assert bits == secure_ring_bits(norm_bound, sum(weights))
+    assert w.co.secure_round_of(w.task_id).ring_bits == bits  # the chain fixes the same ring
+    # at most a bit wider than the tightest ring the clip allows
+    tight = ring_bits(coordinate_bound(cfg.clip_norm, cfg.frac_bits), sum(weights))
+    assert tight <= bits <= tight + 1
     _assert_round_completed_with(w, trainers, [0, 1, 2, 3, 4])
     rpw = w.co.reward_per_weight(w.task_id, 1)
     assert rpw == w.co.get_task(w.task_id).reward_per_round // sum(weights)
@@ -730,16 +762,14 @@ def test_a_member_joining_mid_round_cannot_advertise_in_it_and_takes_part_in_the
     w = _world(chain, tmp_path, members=6, joined=5, rounds=2)
     w.join(5, SAMPLES[5])
     newcomer = w.c.participants[5]
-    digest = w.store.put(
-        ClientRound(task_id=w.task_id, round=1, address=newcomer.address).advertise().to_bytes()
-    )
+    keys = ClientRound(task_id=w.task_id, round=1, address=newcomer.address).advertise()
     trainers = [w.trainer(i) for i in range(6)]
 
     # Execute: owner 5 tries to advertise in round 1, directly and through its node; then the
     # task runs to its end
     assert w.co.get_task(w.task_id).phase == Phase.ADVERTISE
     with pytest.raises(ContractRevert) as refused:
-        w.co.advertise_keys(newcomer, w.task_id, 1, digest)
+        w.co.advertise_keys(newcomer, w.task_id, 1, keys.enc_pk, keys.mask_pk)
     polled = trainers[5].poll()
     records = w.run(trainers)
 
@@ -750,7 +780,7 @@ def test_a_member_joining_mid_round_cannot_advertise_in_it_and_takes_part_in_the
     assert refused.value.args_by_name["round"] == 1
     assert polled is None
     assert [r.refusals for r in records] == [[], []]
-    assert newcomer.address not in w.co.phase_digests(w.task_id, 1, "KeysAdvertised")
+    assert newcomer.address not in w.co.key_adverts(w.task_id, 1)
     _assert_round_completed_with(w, trainers, [0, 1, 2, 3, 4])
     assert w.co.shared_samples(w.task_id, 2)[newcomer.address] == w.weight(5) == SAMPLES[5]
     assert newcomer.address in {u.participant for u in w.co.updates(w.task_id, 2)}

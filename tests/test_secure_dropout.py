@@ -179,7 +179,7 @@ def _check_rounds(run: Run, plan: SeededPlan) -> list[str]:
         want = _expected(run, pattern, r)
         where = f"round {r} (dropouts {pattern}, {want.why})"
         got_sets = [
-            {index[a] for a in co.phase_digests(tid, r, "KeysAdvertised")},
+            {index[a] for a in co.key_adverts(tid, r)},
             {index[a] for a in co.phase_digests(tid, r, "KeysShared")},
             {index[u.participant] for u in co.updates(tid, r)},
             {index[a] for a in co.phase_digests(tid, r, "UnmaskSharesPosted")},

@@ -25,7 +25,7 @@ from fedchain.node import KeeperNode, LocalData, TaskBlobs, TaskConfig
 from fedchain.node.blobs import ZERO_OWNER
 from fedchain.node.secure import SecureAggregatorNode, SecureRoundView
 from fedchain.node.task_config import FORMAT as TASK_CONFIG_FORMAT
-from fedchain.secagg import KeyAdvert, KeyShares, UnmaskShares, reduce_to_ring
+from fedchain.secagg import KeyShares, UnmaskShares, reduce_to_ring
 from fedchain.sim.consortium import Consortium
 from fedchain.sim.faults import DropoutNode
 from fedchain.sim.runner import RoundRecord, run_task
@@ -178,9 +178,8 @@ def test_secure_rounds_give_the_plaintext_rules_model_and_store_no_plaintext(
         *(o.model_root.hex() for o in outcomes),  # type: ignore[union-attr]
         bytes(co.task_created(tid)["params"]["initialModelRoot"]).hex(),
     }
-    assert set(formats) == {
+    assert set(formats) == {  # key adverts are on-chain, not in the store
         TASK_CONFIG_FORMAT,
-        KeyAdvert.FORMAT,
         KeyShares.FORMAT,
         UnmaskShares.FORMAT,
     }

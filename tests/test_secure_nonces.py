@@ -9,16 +9,16 @@ import pytest
 
 from fedchain.chain import ContractRevert, Fault, Phase
 from fedchain.chain.contracts import nonce_commitment, round_nonce
-from tests.conftest import digest
+from tests.conftest import advert_keys, digest
 
 
 def _to_round_two(coordinator: Any, chain: Any, sponsor: Any, members: list[Any], tid: int) -> None:
     """Round 1: everyone advertises and shares (committing a nonce for round 2), nobody commits
     a masked input; the round aborts and round 2 opens at Advertise."""
     for i, m in enumerate(members):
-        coordinator.advertise_keys(m, tid, 1, digest(f"advert-{i}"))
+        coordinator.advertise_keys(m, tid, 1, *advert_keys(f"advert-{i}"))
     for i, m in enumerate(members):
-        coordinator.share_keys(m, tid, 1, digest(f"shares-{i}"))
+        coordinator.share_keys(m, tid, 1, digest(f"shares-{i}"), digest(f"commit-{i}"))
     info = coordinator.get_task(tid)
     assert info.phase == Phase.COMMIT
     chain.advance_time(info.deadline - chain.now() + 1)
@@ -48,7 +48,7 @@ def test_shares_commit_a_nonce_for_the_next_round_and_adverts_reveal_it(
     tid, members = secure_task
 
     # Execute
-    coordinator.advertise_keys(members[0], tid, 2, digest("advert-2-0"))
+    coordinator.advertise_keys(members[0], tid, 2, *advert_keys("advert-2-0"))
 
     # Assert: round 1's shares committed every member's round-2 nonce hash, and the advert
     # revealed exactly the nonce behind it (nothing was committed for round 1: no reveal there)
@@ -67,7 +67,7 @@ def test_a_revealed_nonce_other_than_the_committed_one_is_refused(
 ) -> None:
     # Prepare
     tid, members = secure_task
-    call = coordinator.contract.functions.advertiseKeys(tid, 2, digest("advert-x"), b"\x07" * 32)
+    call = coordinator.contract.functions.advertiseKeys(tid, 2, *advert_keys("x"), b"\x07" * 32)
 
     # Execute
     with pytest.raises(ContractRevert) as exc:
@@ -91,7 +91,7 @@ def test_a_member_that_does_not_reveal_is_slashed_once_after_the_advertise_phase
     tid, members = secure_task
     silent = members[3]
     for i, m in enumerate(members[:3]):
-        coordinator.advertise_keys(m, tid, 2, digest(f"advert-2-{i}"))
+        coordinator.advertise_keys(m, tid, 2, *advert_keys(f"advert-2-{i}"))
     # not while the advertise phase is open
     with pytest.raises(ContractRevert) as early:
         coordinator.slash_unrevealed(accounts.sponsor, tid, 2, silent.address)

@@ -13,6 +13,8 @@ abstract contract CoordinatorSecAgg is CoordinatorCore {
         uint32 advertised;
         uint32 shared;
         uint32 unmasked;
+        // Σ weights of U2: with the task's norm bound it fixes the round's ring width.
+        uint64 sharedWeight;
     }
 
     /// @dev The last round in which a member acted in each secure phase.
@@ -25,6 +27,15 @@ abstract contract CoordinatorSecAgg is CoordinatorCore {
         // whose non-reveal was slashed).
         uint32 nonceRound;
         uint32 revealRound;
+        // The member's index in the last round's U1 (order of advertisement).
+        uint32 advertIndex;
+    }
+
+    /// @dev What a dispute of a secure round checks a revealed secret against: the advertised
+    ///      mask public key and the committed sha256 of the self-mask seed (last round's).
+    struct SecureKeys {
+        bytes32 maskPk;
+        bytes32 selfMaskCommitment;
     }
 
     mapping(uint256 taskId => SecureCounts) internal _secureCounts;
@@ -33,6 +44,9 @@ abstract contract CoordinatorSecAgg is CoordinatorCore {
     mapping(uint256 taskId => mapping(address account => bytes32)) internal _nonceHashes;
     /// @dev XOR of the nonces revealed in the current round's advertise phase.
     mapping(uint256 taskId => bytes32) internal _revealed;
+    mapping(uint256 taskId => mapping(address account => SecureKeys)) internal _secureKeys;
+    /// @dev The open secure round's seed (what its neighbour graph is drawn from).
+    mapping(uint256 taskId => bytes32) internal _roundSeeds;
 
     function _enterPhase(uint256 taskId, Task storage t, RoundState memory s, Phase phase) internal {
         s.phase = phase;
@@ -46,11 +60,10 @@ abstract contract CoordinatorSecAgg is CoordinatorCore {
             // Members' nonces (committed a round ahead, revealed with their keys) mixed with
             // prevrandao: no single sender or proposer chooses the seed; withholding a reveal is
             // a one-bit choice that costs a liveness slash.
-            emit RoundSeed(
-                taskId,
-                s.round,
-                keccak256(abi.encode(_revealed[taskId], block.prevrandao, blockhash(block.number - 1), taskId, s.round))
-            );
+            bytes32 seed =
+                keccak256(abi.encode(_revealed[taskId], block.prevrandao, blockhash(block.number - 1), taskId, s.round));
+            _roundSeeds[taskId] = seed;
+            emit RoundSeed(taskId, s.round, seed);
         }
     }
 
@@ -66,7 +79,7 @@ abstract contract CoordinatorSecAgg is CoordinatorCore {
 
     function _afterOpenRound(uint256 taskId) internal override {
         if (_tasks[taskId].state.secure) {
-            _secureCounts[taskId] = SecureCounts(0, 0, 0);
+            _secureCounts[taskId] = SecureCounts(0, 0, 0, 0);
             if (_revealed[taskId] != bytes32(0)) _revealed[taskId] = bytes32(0);
         }
     }

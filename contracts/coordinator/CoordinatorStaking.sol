@@ -46,7 +46,7 @@ abstract contract CoordinatorStaking is CoordinatorCore, IDisputeHooks {
         ) {
             revert CoordinatorInvalidParams("phase durations must be positive");
         }
-        if (!p.secureAggregation && p.normBound == 0) revert CoordinatorInvalidParams("normBound must be positive");
+        if (p.normBound == 0) revert CoordinatorInvalidParams("normBound must be positive");
         uint256 poolAmount = uint256(p.rewardPerRound) * p.numRounds;
         // Member balances are uint96 (one packed word); a pool that fits keeps every credit exact.
         if (poolAmount > type(uint96).max) revert CoordinatorInvalidParams("reward pool too large");
@@ -69,7 +69,7 @@ abstract contract CoordinatorStaking is CoordinatorCore, IDisputeHooks {
         t.chunkElems = p.chunkElems;
         t.rewardPerRound = p.rewardPerRound;
         t.pool = uint128(poolAmount);
-        (uint24 mantissa, uint8 shift) = _packBound(p.secureAggregation ? type(uint128).max : p.normBound);
+        (uint24 mantissa, uint8 shift) = _packBound(p.normBound);
         t.state.phase = Phase.Registration;
         t.state.secure = p.secureAggregation;
         t.state.normMantissa = mantissa;
@@ -341,7 +341,6 @@ abstract contract CoordinatorStaking is CoordinatorCore, IDisputeHooks {
     function _disputable(uint256 taskId, Task storage t, uint256 round) internal view returns (RoundState memory s) {
         s = t.state;
         if (round != s.round) revert CoordinatorRoundMismatch(taskId, s.round, round);
-        if (s.secure) revert CoordinatorSecureTask(taskId);
         if (s.phase == Phase.Challenge) {
             if (block.timestamp >= s.deadline) revert CoordinatorChallengeWindowClosed(taskId, round, s.deadline);
         } else if (s.phase != Phase.Commit) {
@@ -364,14 +363,25 @@ abstract contract CoordinatorStaking is CoordinatorCore, IDisputeHooks {
         reward = amount / 2;
         t.pool += uint128(amount - reward);
         _barred[taskId][a] = s.round;
-        uint8 epoch = t.epoch;
-        t.epoch = epoch + 1;
-        t.openChallenges = 0;
-        s.phase = Phase.Commit;
-        s.deadline = uint40(block.timestamp);
-        t.state = s;
-        emit AggregateVoided(taskId, s.round, a, epoch, fault);
+        emit AggregateVoided(taskId, s.round, a, t.epoch, fault);
         emit Slashed(taskId, s.round, a, amount, fault, beneficiary, reward);
-        emit PhaseStarted(taskId, s.round, Phase.Aggregate, block.timestamp + t.aggregateDuration);
+        t.epoch += 1;
+        t.openChallenges = 0;
+        _reopenAggregate(taskId, t, s);
+    }
+
+    /// @dev The aggregate window opens again: a plaintext round's follows its (closed) commit
+    ///      window, a secure round's is a phase of its own.
+    function _reopenAggregate(uint256 taskId, Task storage t, RoundState memory s) private {
+        uint256 end = block.timestamp + t.aggregateDuration;
+        if (s.secure) {
+            s.phase = Phase.Aggregate;
+            s.deadline = uint40(end);
+        } else {
+            s.phase = Phase.Commit;
+            s.deadline = uint40(block.timestamp);
+        }
+        t.state = s;
+        emit PhaseStarted(taskId, s.round, Phase.Aggregate, end);
     }
 }

@@ -18,3 +18,17 @@ interface ICoordinatorLens is ITaskCoordinator {
     function aggregateGrace(uint256 taskId) external view returns (address holder, uint256 graceEnd);
 
 }
+
+/// @title ISecureRoundLens
+/// @notice The views of a secure round that a dispute relies on (served by the `SecAggPhases`
+///         module at the coordinator's address).
+interface ISecureRoundLens {
+    /// @notice A member's secure-round record: rounds, U1 index, mask key, self-mask commitment.
+    function secureMemberOf(uint256 taskId, address account)
+        external
+        view
+        returns (ITaskCoordinator.SecureMemberView memory);
+
+    /// @notice The open secure round: counts, Σ weights of U2, ring width, graph seed.
+    function secureRoundOf(uint256 taskId) external view returns (ITaskCoordinator.SecureRoundView memory);
+}

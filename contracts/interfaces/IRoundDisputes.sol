@@ -10,7 +10,8 @@ interface IRoundDisputes {
     enum GameKind {
         None,
         Sum,
-        Availability
+        Availability,
+        SecureSum
     }
 
     /// @notice Whose move it is in a bonded challenge.
@@ -67,8 +68,37 @@ interface IRoundDisputes {
     error DisputeHashMismatch();
     /// @notice The member's update is not part of the current aggregate.
     error DisputeNotIncluded(address member);
-    /// @notice The round has no aggregate under challenge, or runs secure aggregation.
+    /// @notice The round has no aggregate under challenge, or is not of the kind (plaintext or
+    ///         secure) this proof is for.
     error DisputeNoAggregate(uint256 taskId, uint256 round);
+    /// @notice A secure round's dispute needs whole bytes per chunk of masked words, i.e. a
+    ///         task chunk size that is a multiple of 8 elements.
+    error DisputeSecureLayout(uint256 chunkElems);
+    /// @notice The opened running sum, read in the round's ring Z_2^b, is not the aggregate.
+    error DisputeRingMismatch(uint256 element);
+    /// @notice The member named for a pairwise term is not the one advertised at that index.
+    error DisputePeerMismatch(address peer, uint256 index);
+    /// @notice The revealed self-mask seed does not match the member's on-chain commitment.
+    error DisputeSecretMismatch(address member);
+
+    /// @notice One term of a secure round's sum, as `proveSecureStep` recomputes it. Term t of
+    ///         chunk c, with m committed members (commit index k = 1..m) and n advertisers
+    ///         (U1 index a = 0..n-1): t = 2k-1 is +yₖ[c] (k's masked input), t = 2k is
+    ///         -PRG(bₖ)[c] (its self mask), both 0 unless k is included; t = 2m + (k-1)·n + a + 1
+    ///         is the mask k added for the advertiser at index a, taken off: -sign·PRG(s)[c],
+    ///         non-zero only when k is included, a shared keys, is not included, and is k's
+    ///         neighbour (s from a's revealed mask key).
+    /// @param commit The commitment of member k.
+    /// @param peer For a pairwise term, the advertiser at index a.
+    /// @param secret The self-mask seed bₖ, or the peer's mask secret key.
+    /// @param masked For t = 2k-1, chunk c of k's masked input (b bits a word), with `proof`.
+    struct SecureTerm {
+        CommitOpening commit;
+        address peer;
+        bytes32 secret;
+        bytes masked;
+        bytes32[] proof;
+    }
 
     event ChallengeOpened(
         uint256 indexed id,

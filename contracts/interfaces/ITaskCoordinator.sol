@@ -158,6 +158,26 @@ interface ITaskCoordinator {
         bool invalid;
     }
 
+    /// @notice A secure round as a dispute needs it (see `secureRoundOf`).
+    struct SecureRoundView {
+        uint256 advertised;
+        uint256 shared;
+        uint256 unmasked;
+        uint256 sharedWeight;
+        uint256 ringBits;
+        bytes32 seed;
+    }
+
+    /// @notice A member's secure-round record (see `secureMemberOf`).
+    struct SecureMemberView {
+        uint32 advertRound;
+        uint32 shareRound;
+        uint32 unmaskRound;
+        uint32 advertIndex;
+        bytes32 maskPk;
+        bytes32 selfMaskCommitment;
+    }
+
     // ---------------------------------------------------------------- errors
 
     /// @notice No task with this id.
@@ -231,6 +251,9 @@ interface ITaskCoordinator {
     error CoordinatorAlreadyProven(uint256 taskId, uint256 round, address account);
     /// @notice The revealed nonce is not the one the member committed for this round.
     error CoordinatorNonceMismatch(uint256 taskId, uint256 round, address account);
+    /// @notice An advertised X25519 key is zero, of small order (every agreement with it would
+    ///         be the all-zero secret) or the member's other key: nobody could mask with it.
+    error CoordinatorBadKey(bytes32 key);
     /// @notice The round's aggregate was refuted too many times; wait for its deadline.
     error CoordinatorTooManyEpochs(uint256 taskId, uint256 round);
 
@@ -312,9 +335,27 @@ interface ITaskCoordinator {
     event NonceCommitted(uint256 indexed taskId, uint256 indexed round, address indexed participant, bytes32 nonceHash);
     /// @notice A member revealed its nonce; the round's seed mixes every revealed nonce.
     event NonceRevealed(uint256 indexed taskId, uint256 indexed round, address indexed participant, bytes32 nonce);
-    event KeysAdvertised(uint256 indexed taskId, uint256 indexed round, address indexed participant, bytes32 digest);
+    /// @notice A member's two X25519 public keys for this round (`encPk` seals the key shares
+    ///         sent to it, `maskPk` agrees the pairwise mask seeds); `index` is its place in
+    ///         the round's advertised set U1 (the neighbour graph is drawn over these indices).
+    event KeysAdvertised(
+        uint256 indexed taskId,
+        uint256 indexed round,
+        address indexed participant,
+        bytes32 encPk,
+        bytes32 maskPk,
+        uint256 index
+    );
+    /// @notice `digest` names the sealed key shares in the store; `selfMaskCommitment` is
+    ///         sha256 of the member's self-mask seed (a reconstruction is checked against it);
+    ///         `samples` is the weight its masked input carries.
     event KeysShared(
-        uint256 indexed taskId, uint256 indexed round, address indexed participant, bytes32 digest, uint256 samples
+        uint256 indexed taskId,
+        uint256 indexed round,
+        address indexed participant,
+        bytes32 digest,
+        uint256 samples,
+        bytes32 selfMaskCommitment
     );
     event SharesComplained(uint256 indexed taskId, uint256 indexed round, address indexed participant, bytes32 digest);
     event UnmaskSharesPosted(

@@ -13,7 +13,14 @@ from typing import Any
 
 __all__ = ["Artifact", "load_artifact", "CONTRACT_NAMES"]
 
-CONTRACT_NAMES = ("FedToken", "TaskCoordinator", "SecAggPhases", "CoordinatorLens", "RoundDisputes")
+CONTRACT_NAMES = (
+    "FedToken",
+    "TaskCoordinator",
+    "SecAggPhases",
+    "CoordinatorLens",
+    "RoundDisputes",
+    "SecureTerms",
+)
 
 
 @dataclass(frozen=True)

@@ -33,6 +33,8 @@ from fedchain.chain.types import (
     MemberInfo,
     Phase,
     RoundOutcome,
+    SecureMemberInfo,
+    SecureRoundInfo,
     Target,
     TaskInfo,
     TaskParams,
@@ -53,7 +55,9 @@ GAS_LIMITS = {
     "deploy_token": 3_000_000,
     "deploy_coordinator": 6_000_000,
     "deploy_module": 4_000_000,
-    "deploy_disputes": 4_000_000,
+    "deploy_disputes": 6_000_000,
+    # a secure step: PRG chunk, two X25519 ladders, HKDF and the O(n) neighbour graph
+    "secure_step": 12_000_000,
     "set_dispute_game": 80_000,
     "approve": 80_000,
     "transfer": 150_000,
@@ -101,7 +105,8 @@ class Deployment:
 
 def deploy(tx: Transactor, deployer: LocalAccount, *, supply: int) -> Deployment:
     """Deploy FedToken (whole supply to ``deployer``), the coordinator with its two modules
-    (SecAgg+ phases, views), and the dispute game, and name the game in the coordinator."""
+    (SecAgg+ phases, views), and the dispute game with its verifier of secure rounds' terms,
+    and name the game in the coordinator."""
     w3 = tx.chain.w3
 
     def create(name: str, *args: object, operation: str) -> str:
@@ -120,7 +125,8 @@ def deploy(tx: Transactor, deployer: LocalAccount, *, supply: int) -> Deployment
     phases = create("SecAggPhases", token, operation="deploy_module")
     lens = create("CoordinatorLens", token, operation="deploy_module")
     coordinator = create("TaskCoordinator", token, phases, lens, operation="deploy_coordinator")
-    disputes = create("RoundDisputes", coordinator, operation="deploy_disputes")
+    terms = create("SecureTerms", operation="deploy_module")
+    disputes = create("RoundDisputes", coordinator, terms, operation="deploy_disputes")
     contract = w3.eth.contract(
         address=Web3.to_checksum_address(coordinator), abi=load_artifact("TaskCoordinator").abi
     )
@@ -295,23 +301,31 @@ class CoordinatorClient:
 
     # secure aggregation phases (SecAgg+) ------------------------------------
     def advertise_keys(
-        self, member: LocalAccount, task_id: int, round: int, digest: bytes
+        self, member: LocalAccount, task_id: int, round: int, enc_pk: bytes, mask_pk: bytes
     ) -> Receipt:
-        """Publish the key advert's digest and reveal the member's nonce for this round's seed
-        (the contract ignores it when none was committed)."""
+        """Advertise the round's two X25519 public keys (raw 32 bytes each, on-chain) and reveal
+        the member's nonce for this round's seed (ignored when none was committed)."""
         return self._secure_tx(
             member,
             "advertiseKeys",
             "advertise_keys",
             task_id,
             round,
-            digest,
+            enc_pk,
+            mask_pk,
             round_nonce(member, task_id, round),
         )
 
-    def share_keys(self, member: LocalAccount, task_id: int, round: int, digest: bytes) -> Receipt:
-        """Publish the key shares' digest (the event carries the member's weight) and commit the
-        member's nonce for the next round's seed."""
+    def share_keys(
+        self,
+        member: LocalAccount,
+        task_id: int,
+        round: int,
+        digest: bytes,
+        self_mask_commitment: bytes,
+    ) -> Receipt:
+        """Publish the key shares' digest and sha256 of the self-mask seed (the event carries
+        the member's weight), and commit the member's nonce for the next round's seed."""
         return self._secure_tx(
             member,
             "shareKeys",
@@ -320,6 +334,7 @@ class CoordinatorClient:
             round,
             digest,
             nonce_commitment(member, task_id, round + 1),
+            self_mask_commitment,
         )
 
     def slash_unrevealed(
@@ -349,12 +364,11 @@ class CoordinatorClient:
         op: str,
         task_id: int,
         round: int,
-        digest: bytes,
-        *extra: int | bytes,
+        *args: int | bytes,
     ) -> Receipt:
         return self.tx.send(
             member,
-            getattr(self.contract.functions, fn)(task_id, round, digest, *extra),
+            getattr(self.contract.functions, fn)(task_id, round, *args),
             gas=GAS_LIMITS["secure_phase"],
             operation=op,
             task_id=task_id,
@@ -687,11 +701,22 @@ class CoordinatorClient:
         return sorted(out, key=lambda o: o.round)
 
     def phase_digests(self, task_id: int, round: int, event: str) -> dict[str, bytes]:
-        """participant -> digest of its message in one secure phase ("KeysAdvertised",
-        "KeysShared", "SharesComplained", "UnmaskSharesPosted"), in on-chain order."""
+        """participant -> digest of its message in one secure phase ("KeysShared",
+        "SharesComplained", "UnmaskSharesPosted"), in on-chain order."""
         return {
             e["args"]["participant"]: _b32(e["args"]["digest"])
             for e in self._logs(event, taskId=task_id, round=round)
+        }
+
+    def key_adverts(self, task_id: int, round: int) -> dict[str, tuple[bytes, bytes]]:
+        """U1: participant -> (enc_pk, mask_pk), in the order of advertisement (which is the
+        order the round's neighbour graph is drawn over)."""
+        return {
+            e["args"]["participant"]: (_b32(e["args"]["encPk"]), _b32(e["args"]["maskPk"]))
+            for e in sorted(
+                self._logs("KeysAdvertised", taskId=task_id, round=round),
+                key=lambda e: int(e["args"]["index"]),
+            )
         }
 
     def shared_samples(self, task_id: int, round: int) -> dict[str, int]:
@@ -702,11 +727,28 @@ class CoordinatorClient:
             for e in self._logs("KeysShared", taskId=task_id, round=round)
         }
 
+    def self_mask_commitments(self, task_id: int, round: int) -> dict[str, bytes]:
+        """U2: participant -> sha256 of its self-mask seed, as committed on-chain."""
+        return {
+            e["args"]["participant"]: _b32(e["args"]["selfMaskCommitment"])
+            for e in self._logs("KeysShared", taskId=task_id, round=round)
+        }
+
     def round_seed(self, task_id: int, round: int) -> bytes:
         logs = self._logs("RoundSeed", taskId=task_id, round=round)
         if not logs:
             raise ChainError(f"task {task_id} round {round} has no seed (not a secure round?)")
         return _b32(logs[-1]["args"]["seed"])
+
+    def secure_round_of(self, task_id: int) -> SecureRoundInfo:
+        """The open secure round: counts, Σ weights of U2, ring width b, graph seed."""
+        a, sh, u, w, b, seed = self.contract.functions.secureRoundOf(task_id).call()
+        return SecureRoundInfo(int(a), int(sh), int(u), int(w), int(b), _b32(seed))
+
+    def secure_member_of(self, task_id: int, account: str) -> SecureMemberInfo:
+        """A member's last secure-round record (what a secure dispute checks secrets against)."""
+        ar, sr, ur, idx, pk, com = self.contract.functions.secureMemberOf(task_id, account).call()
+        return SecureMemberInfo(int(ar), int(sr), int(ur), int(idx), _b32(pk), _b32(com))
 
     def withheld(self, task_id: int, round: int) -> list[str]:
         return [
@@ -818,6 +860,42 @@ class DisputeClient:
             game, p_lo, p_hi, opening.as_tuple(), update, update_sum, flatten_proof(proof)
         )
         return self._move(who, game, call, "prove_step", "dispute_proof")
+
+    def challenge_secure_sum(self, who: LocalAccount, task_id: int, round: int, chunk: int) -> int:
+        r = self._send(
+            who,
+            self.contract.functions.challengeSecureSum(task_id, round, chunk),
+            "challenge_secure_sum",
+            "challenge",
+            task_id,
+            round,
+        )
+        return self._game_id(r)
+
+    def open_secure_aggregate_chunk(
+        self, who: LocalAccount, game: int, chunk: bytes, proof: Proof, running_sum: bytes
+    ) -> Receipt:
+        call = self.contract.functions.openSecureAggregateChunk(
+            game, chunk, flatten_proof(proof), running_sum
+        )
+        return self._move(who, game, call, "dispute_open", "dispute_move")
+
+    def prove_secure_step(
+        self,
+        who: LocalAccount,
+        game: int,
+        p_lo: bytes,
+        p_hi: bytes,
+        opening: CommitOpening,
+        peer: str,
+        secret: bytes,
+        masked: bytes,
+        proof: Proof,
+    ) -> Receipt:
+        """Prove one term of a secure game wrong (see ``fedchain.node.secure_terms``)."""
+        term = (opening.as_tuple(), peer, secret, masked, flatten_proof(proof))
+        call = self.contract.functions.proveSecureStep(game, p_lo, p_hi, term)
+        return self._move(who, game, call, "prove_secure_step", "secure_step")
 
     def answer_availability(
         self,

@@ -79,6 +79,7 @@ class GameKind(IntEnum):
     NONE = 0
     SUM = 1
     AVAILABILITY = 2
+    SECURE_SUM = 3  # the sum game over a secure round's terms (``fedchain.node.secure_terms``)
 
 
 class GameState(IntEnum):
@@ -203,6 +204,30 @@ class MemberInfo:
     @property
     def active(self) -> bool:
         return bool(self.flags & 1)
+
+
+@dataclass(frozen=True)
+class SecureRoundInfo:
+    """The open secure round as a dispute sees it (``secureRoundOf``)."""
+
+    advertised: int
+    shared: int
+    unmasked: int
+    shared_weight: int
+    ring_bits: int
+    seed: bytes
+
+
+@dataclass(frozen=True)
+class SecureMemberInfo:
+    """A member's on-chain secure-round record (``secureMemberOf``)."""
+
+    advert_round: int
+    share_round: int
+    unmask_round: int
+    advert_index: int
+    mask_pk: bytes
+    self_mask_commitment: bytes
 
 
 @dataclass(frozen=True)

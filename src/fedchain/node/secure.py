@@ -15,11 +15,14 @@ aggregator (like the auditor) learns only Σ nᵢ·vᵢ over U3.
 from __future__ import annotations
 
 from functools import cached_property
+from typing import TYPE_CHECKING
 
 import numpy as np
 
 from fedchain.aggregation.fedavg import apply_aggregate
 from fedchain.chain import CoordinatorClient, ExclusionReason, Phase
+from fedchain.chain.contracts import DisputeClient
+from fedchain.chain.types import GameKind, GameState
 from fedchain.codec.blob import BlobKind
 from fedchain.errors import FedchainError
 from fedchain.node.base import TaskNode
@@ -38,8 +41,11 @@ from fedchain.secagg import (
     unmask_sum,
     usable_complaints,
 )
-from fedchain.secagg.ring import coordinate_bound, ring_bits
+from fedchain.secagg.ring import secure_ring_bits
 from fedchain.storage.errors import BlobNotFound
+
+if TYPE_CHECKING:
+    from fedchain.node.secure_terms import SecureTerms
 
 __all__ = [
     "SecureAggregatorNode",
@@ -76,17 +82,20 @@ class SecureRoundView:
 
     @cached_property
     def adverts(self) -> dict[str, KeyAdvert]:
-        """U1: readable adverts; one that reuses a key already advertised (first on-chain wins)
-        is dropped, since a copied key would make someone's pairwise masks degenerate."""
-        out: dict[str, KeyAdvert] = {}
-        seen: set[bytes] = set()
-        for who, msg in self._messages("KeysAdvertised", KeyAdvert).items():
-            keys = {msg.enc_pk, msg.mask_pk}  # type: ignore[attr-defined]
-            if keys & seen or len(keys) < 2:
-                continue
-            seen |= keys
-            out[who] = msg  # type: ignore[assignment]
-        return out
+        """U1: every on-chain advertisement, in the order of advertisement (the contract
+        refuses keys no agreement could use, so every advert is usable)."""
+        return {
+            who: KeyAdvert(
+                task_id=self.task_id,
+                round=self.round,
+                participant=who,
+                enc_pk=enc_pk,
+                mask_pk=mask_pk,
+            )
+            for who, (enc_pk, mask_pk) in self.coordinator.key_adverts(
+                self.task_id, self.round
+            ).items()
+        }
 
     @cached_property
     def context(self) -> RoundContext:
@@ -95,37 +104,49 @@ class SecureRoundView:
             round=self.round,
             u1=self.adverts,
             seed=self.coordinator.round_seed(self.task_id, self.round),
+            graph_order=list(self.adverts),
         )
 
     @cached_property
+    def commitments(self) -> dict[str, bytes]:
+        """U2 -> sha256 of the self-mask seed each member committed on-chain."""
+        return self.coordinator.self_mask_commitments(self.task_id, self.round)
+
+    @cached_property
     def key_shares(self) -> dict[str, KeyShares]:
-        """U2: shares from members of U1 that seal exactly one bundle per neighbour."""
+        """The usable share messages of U2: readable, one sealed bundle per neighbour, and
+        carrying the self-mask commitment made on-chain. A member of U2 without one stays in
+        U2 (its neighbours masked with it); they cannot open its shares and complain."""
         out: dict[str, KeyShares] = {}
+        commitments = self.commitments
         for who, msg in self._messages("KeysShared", KeyShares).items():
             if who not in self.adverts:
+                continue
+            if msg.self_mask_commitment != commitments.get(who):  # type: ignore[attr-defined]
                 continue
             try:
                 check_key_shares(self.context, who, msg)  # type: ignore[arg-type]
             except FedchainError:
-                continue  # shares for a non-neighbour, or a neighbour left out: not in U2
+                continue  # shares for a non-neighbour, or a neighbour left out: unusable
             out[who] = msg  # type: ignore[assignment]
         return out
 
     @property
     def u2(self) -> set[str]:
-        return set(self.key_shares)
+        """U2: every member of U1 that shared keys on-chain."""
+        return set(self.commitments) & set(self.adverts)
 
     @cached_property
     def ring_bits(self) -> int:
         """Width b of the ring Z_2^b of this round's masked inputs (``fedchain.secagg.ring``).
 
-        Fixed before anyone masks: the task's per-coordinate bound times the weights U2 carry
-        (emitted on-chain with their key shares; weights are fixed at join).
+        Fixed on-chain before anyone masks: the task's squared-norm bound and the weights U2
+        carry (emitted with their key shares; weights are fixed at join).
         """
         declared = self.coordinator.shared_samples(self.task_id, self.round)
-        weight = sum(declared.get(p, 0) for p in self.key_shares)
-        cfg = self.blobs.config
-        return ring_bits(coordinate_bound(cfg.clip_norm, cfg.frac_bits), max(weight, 1))
+        weight = sum(declared.get(p, 0) for p in self.u2)
+        norm_bound = self.coordinator.get_task(self.task_id).norm_bound
+        return secure_ring_bits(norm_bound, max(weight, 1))
 
     @cached_property
     def masked(self) -> tuple[dict[str, tuple[np.ndarray, int]], dict[str, str]]:
@@ -245,15 +266,17 @@ class SecureTrainerNode(TrainerNode):
         view = SecureRoundView(self.coordinator, self.blobs, self.task_id, round)
         me = self.address
         if phase == Phase.ADVERTISE:
-            if me in self.coordinator.phase_digests(self.task_id, round, "KeysAdvertised"):
+            if me in self.coordinator.key_adverts(self.task_id, round):
                 return None
             member = self.coordinator.get_member(self.task_id, me)
             if not member.active or member.last_round == round:
                 return None  # not a member, or joined during this round: it counts from the next
             fresh = ClientRound(task_id=self.task_id, round=round, address=me)
             self._secrets = {round: fresh}  # older rounds' secrets are no longer needed
-            digest = self.store.put(fresh.advertise().to_bytes())
-            self.coordinator.advertise_keys(self.account, self.task_id, round, digest)
+            advert = fresh.advertise()
+            self.coordinator.advertise_keys(
+                self.account, self.task_id, round, advert.enc_pk, advert.mask_pk
+            )
             return NodeAction(self.name, "advertise", round)
         client = self._secrets.get(round)
         if client is None:
@@ -265,7 +288,9 @@ class SecureTrainerNode(TrainerNode):
                 return None
             shares = self.seal_shares(client, view)
             digest = self.store.put(shares.to_bytes())
-            self.coordinator.share_keys(self.account, self.task_id, round, digest)
+            self.coordinator.share_keys(
+                self.account, self.task_id, round, digest, shares.self_mask_commitment
+            )
             return NodeAction(self.name, "share", round)
         if phase == Phase.COMMIT:
             if me not in view.key_shares:
@@ -321,28 +346,44 @@ class SecureTrainerNode(TrainerNode):
 
 
 class SecureAggregatorNode(TaskNode):
-    """Unmasks Σ nᵢ·vᵢ from the published shares and posts it (it never sees one update)."""
+    """Unmasks Σ nᵢ·vᵢ from the published shares and posts it (it never sees one update), and
+    defends it in the secure sum game (``fedchain.node.secure_terms``) when given a client."""
+
+    def __init__(
+        self, *args: object, disputes: DisputeClient | None = None, **kwargs: object
+    ) -> None:
+        super().__init__(*args, **kwargs)  # type: ignore[arg-type]
+        self.disputes = disputes
 
     def poll(self) -> NodeAction | None:
         info = self.coordinator.get_task(self.task_id)
+        if info.secure and info.phase == Phase.CHALLENGE and self.disputes is not None:
+            return self.defend(info.round)
         now = self.coordinator.chain.next_block_time()
         if not info.secure or info.phase != Phase.AGGREGATE or now >= info.deadline:
             return None
         if self.waiting_for_incumbent(info.aggregator, now):
             return None
+        if any(
+            r == info.round and a == self.address
+            for r, a, _, _ in self.coordinator.voided(self.task_id)
+        ):
+            return None  # our aggregate of this round was refuted: we may not post again
         view = SecureRoundView(self.coordinator, self.blobs, self.task_id, info.round)
         try:
-            total = view.aggregate()
+            total = self.unmasked(view)
         except FedchainError:
             # below the threshold: the round aborts at its deadline (unless a backup can unmask)
             return self.yield_if_incumbent(info, now)
         samples = view.total_samples()
         base = self.blobs.get_vector(BlobKind.MODEL, info.global_model_root)
-        new_model = apply_aggregate(base.values, total, samples)
+        new_model = self.model_for(base.values, total, samples)
         root = self.blobs.put_vector(BlobKind.AGGREGATE, total).root
         model_root = self.blobs.put_vector(BlobKind.MODEL, new_model).root
         excluded = view.excluded
-        withheld = sorted(view.u3 - set(view.unmask_messages))
+        # recorded once per round (a post after a refuted one names only the new ones)
+        recorded = set(self.coordinator.withheld(self.task_id, info.round))
+        withheld = sorted(view.u3 - set(view.unmask_messages) - recorded)
         self.coordinator.post_secure_aggregate(
             self.account,
             self.task_id,
@@ -363,6 +404,54 @@ class SecureAggregatorNode(TaskNode):
                 "samples": samples,
             },
         )
+
+    # Hooks: one step each, so that fault injection (``fedchain.sim.faults``) can swap it.
+
+    def unmasked(self, view: SecureRoundView) -> np.ndarray:
+        """The aggregate to post: Σ nᵢ·vᵢ over I, unmasked."""
+        return view.aggregate()
+
+    def model_for(self, base: np.ndarray, total: np.ndarray, samples: int) -> np.ndarray:
+        """The model to post: the global model plus the aggregate over its weight."""
+        return apply_aggregate(base, total, samples)
+
+    def running_sum_for(self, terms: SecureTerms, chunk: int, upto: int) -> np.ndarray:
+        """The running sum P_upto of chunk ``chunk`` we state in a secure game."""
+        return terms.running_sum(chunk, upto)
+
+    def defend(self, round: int) -> NodeAction | None:
+        """Answer the first secure game about our aggregate that waits for us."""
+        from fedchain.node.secure_terms import SecureTerms  # it reads rounds through this module
+
+        assert self.disputes is not None
+        for game in self.disputes.games(self.task_id, round):
+            if game.aggregator != self.address or game.kind != GameKind.SECURE_SUM:
+                continue
+            if game.state not in (GameState.AWAIT_AGGREGATE, GameState.AWAIT_DEFENDER):
+                continue
+            terms = SecureTerms(self.coordinator, self.blobs, self.task_id, round)
+            if game.state == GameState.AWAIT_AGGREGATE:
+                posted = self.coordinator.aggregate(self.task_id, round)
+                if posted is None:
+                    return None
+                tree = self.blobs.open_vector(BlobKind.AGGREGATE, posted.merkle_root).tree
+                p = self.running_sum_for(terms, game.chunk, terms.num_terms)
+                r = self.disputes.open_secure_aggregate_chunk(
+                    self.account,
+                    game.id,
+                    tree.chunk(game.chunk),
+                    tree.proof(game.chunk),
+                    p.astype(">u8").tobytes(),
+                )
+                move = "open"
+            else:
+                p = self.running_sum_for(terms, game.chunk, game.query)
+                r = self.disputes.defend(self.account, game.id, p.astype(">u8").tobytes())
+                move = "sum"
+            return NodeAction(
+                self.name, "defend", round, {"game": game.id, "move": move, "gas": r.gas_used}
+            )
+        return None
 
 
 def make_trainer(secure: bool, *args: object, **kwargs: object) -> TrainerNode:

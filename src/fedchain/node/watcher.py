@@ -6,7 +6,9 @@ slashed); while an aggregate is in its challenge window it proves a wrong model 
 included copies of one root in one step, asks for any data the aggregate relies on that it
 cannot read (availability challenge), and disputes a wrong sum chunk by bisection, playing
 the game to the end. It also settles any game whose side to move missed its deadline.
-It reads only the chain and the store, through the same round inputs as the aggregator.
+It reads only the chain and the store, through the same round inputs as the aggregator. In a
+secure round it unmasks the sum itself from the public shares and plays the secure sum game
+(``fedchain.node.secure_watch``).
 """
 
 from __future__ import annotations
@@ -31,6 +33,7 @@ from fedchain.node.base import TaskNode
 from fedchain.node.blobs import OpenedVector
 from fedchain.node.events import NodeAction
 from fedchain.node.round_inputs import RoundInputs, collect_round_inputs, running_sum
+from fedchain.node.secure_watch import watch_secure
 
 __all__ = ["WatcherNode"]
 
@@ -64,12 +67,14 @@ class WatcherNode(TaskNode):
 
     def _poll(self) -> NodeAction | None:
         info = self.coordinator.get_task(self.task_id)
-        if info.secure or info.phase not in (Phase.AGGREGATE, Phase.CHALLENGE):
+        if info.phase not in (Phase.AGGREGATE, Phase.CHALLENGE):
             return None
         now = self.coordinator.chain.next_block_time()
         action = self._settle_timeouts(info, now)
         if action is not None:
             return action
+        if info.secure:
+            return watch_secure(self, info) if info.phase == Phase.CHALLENGE else None
         in_window = info.phase == Phase.AGGREGATE or now < info.deadline
         inputs = collect_round_inputs(self.coordinator, self.blobs, self.task_id, info.round)
         if in_window:

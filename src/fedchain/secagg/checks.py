@@ -29,10 +29,14 @@ __all__ = [
 
 
 def check_adverts(ctx: RoundContext, adverts: Mapping[str, KeyAdvert]) -> None:
-    """Every participant of U1 has one advert, for this round, with keys no one else uses.
+    """Every participant of U1 has one advert, for this round.
 
-    A copied public key would let one participant make another's pairwise masks degenerate,
-    so distinctness is checked across participants, not just within one advert.
+    Keys are on-chain and the contract refuses unusable ones (zero, small order, one key used
+    twice in an advert). A key copied from another participant is not refused: U1 is exactly
+    the on-chain set, so that a dispute sees the same round. A copier gains nothing: it
+    cannot open what is sealed to the copied key or derive the masks agreed with it (its own
+    input becomes noise, as any garbage input would), and what the key's owner can derive
+    with it is a seed the copier would have shared with the same party anyway.
     """
     missing = [p for p in ctx.participants if p not in adverts]
     if missing:
@@ -40,7 +44,6 @@ def check_adverts(ctx: RoundContext, adverts: Mapping[str, KeyAdvert]) -> None:
     extra = sorted(set(adverts) - set(ctx.participants))
     if extra:
         raise SecAggError(f"key adverts from non-participants: {', '.join(extra)}")
-    seen: dict[bytes, str] = {}
     for p in ctx.participants:
         ad = adverts[p]
         if ad.participant != p or ad.task_id != ctx.task_id or ad.round != ctx.round:
@@ -48,10 +51,6 @@ def check_adverts(ctx: RoundContext, adverts: Mapping[str, KeyAdvert]) -> None:
                 f"advert filed under {p} is from {ad.participant} for task {ad.task_id} "
                 f"round {ad.round}"
             )
-        for key in (ad.enc_pk, ad.mask_pk):
-            if key in seen:
-                raise MalformedMessage(f"{p} advertises a public key already used by {seen[key]}")
-            seen[key] = p
 
 
 def check_key_shares(ctx: RoundContext, sender: str, msg: KeyShares) -> None:

@@ -8,7 +8,7 @@ it is why everything derived here (order, x-coordinates, neighbours) needs no me
 
 from __future__ import annotations
 
-from collections.abc import Collection, Iterable
+from collections.abc import Collection, Iterable, Sequence
 from dataclasses import dataclass, field
 
 from fedchain.secagg.addresses import canonical_order, check_address
@@ -25,7 +25,10 @@ class RoundContext:
 
     ``seed`` is the round's 32-byte on-chain randomness (fixed after U1), ``k`` the number of
     neighbours each participant masks with, ``threshold`` the Shamir threshold t. Shamir
-    x-coordinate of a participant = 1 + its index in ``participants``.
+    x-coordinate of a participant = 1 + its index in ``participants``. ``graph_order`` is U1
+    in the order the neighbour graph is drawn over: the order of advertisement on-chain (each
+    member's index there is on-chain, so a dispute can recompute one edge), or canonical
+    order when empty.
     """
 
     task_id: int
@@ -34,6 +37,7 @@ class RoundContext:
     seed: bytes
     k: int
     threshold: int
+    graph_order: tuple[str, ...] = ()
     _graph: dict[str, frozenset[str]] = field(init=False, repr=False, compare=False)
     _index: dict[str, int] = field(init=False, repr=False, compare=False)
 
@@ -59,7 +63,12 @@ class RoundContext:
             raise SecAggError(f"k must be an int, got {self.k!r}")
         if not 2 <= self.threshold <= self.k:
             raise SecAggError(f"threshold must be in [2, k] = [2, {self.k}], got {self.threshold}")
-        object.__setattr__(self, "_graph", neighbours(ordered, k=self.k, seed=self.seed))
+        if not isinstance(self.graph_order, tuple):
+            raise SecAggError("graph_order must be a tuple (U1 in the order of advertisement)")
+        if self.graph_order and sorted(self.graph_order) != sorted(ordered):
+            raise SecAggError("graph_order must hold exactly the participants, each once")
+        drawn = self.graph_order or ordered
+        object.__setattr__(self, "_graph", neighbours(drawn, k=self.k, seed=self.seed))
         object.__setattr__(self, "_index", {p: i for i, p in enumerate(ordered)})
 
     @classmethod
@@ -72,8 +81,10 @@ class RoundContext:
         seed: bytes,
         k: int | None = None,
         threshold: int | None = None,
+        graph_order: Sequence[str] | None = None,
     ) -> RoundContext:
-        """The context for participant set ``u1`` (any order), with default (k, t) from its size."""
+        """The context for participant set ``u1`` (any order), with default (k, t) from its size;
+        ``graph_order`` is U1 in the order of advertisement (default: canonical order)."""
         participants = canonical_order(u1)
         default_k, default_t = choose_parameters(len(participants))
         return cls(
@@ -83,6 +94,7 @@ class RoundContext:
             seed=seed,
             k=default_k if k is None else k,
             threshold=(default_t if k is None else k // 2 + 1) if threshold is None else threshold,
+            graph_order=tuple(graph_order) if graph_order is not None else (),
         )
 
     def check_member(self, address: str) -> str:

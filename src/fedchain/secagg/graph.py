@@ -21,7 +21,6 @@ from dataclasses import dataclass
 
 from cryptography.hazmat.primitives.ciphers import Cipher, algorithms
 
-from fedchain.secagg.addresses import canonical_order
 from fedchain.secagg.errors import SecAggError
 
 __all__ = [
@@ -79,12 +78,16 @@ def shuffled(items: Sequence[str], seed: bytes) -> list[str]:
 def neighbours(participants: Sequence[str], *, k: int, seed: bytes) -> dict[str, frozenset[str]]:
     """Each participant's neighbours in H(k, n) over a permutation of ``participants`` from ``seed``.
 
-    The result does not depend on the order ``participants`` are given in. Symmetric
+    The permutation shuffles the participants' indices in ``participants`` (0..n−1, as given:
+    the order of advertisement on-chain), so one edge can be recomputed from the seed, n and
+    two indices alone (``SecureTerms.isNeighbour`` does, in a dispute). Symmetric
     (j ∈ N(i) ⇔ i ∈ N(j)), k-regular, nobody is its own neighbour. k must be even, or n − 1
     (complete graph), or odd with n even (each node also neighbours the opposite one); for odd
     k and odd n no k-regular graph exists.
     """
-    order = canonical_order(participants)
+    order = list(participants)
+    if len(set(order)) != len(order):
+        raise SecAggError("participants must be distinct")
     n = len(order)
     if n < 2:
         raise SecAggError(f"a neighbour graph needs at least 2 participants, got {n}")

@@ -35,6 +35,7 @@ __all__ = [
     "reduce_to_ring",
     "ring_bits",
     "ring_to_int64",
+    "secure_ring_bits",
     "unpack_ring",
 ]
 
@@ -61,6 +62,20 @@ def ring_bits(coord_bound: int, total_weight: int) -> int:
             "fractional bits or the declared sample counts"
         )
     return bits
+
+
+def secure_ring_bits(norm_bound: int, total_weight: int) -> int:
+    """The ring width of a secure round as the chain fixes it: :func:`ring_bits` with
+    C = ⌊√normBound⌋, the task's on-chain squared-norm bound (no coordinate exceeds the norm),
+    and W = Σ weights of U2 (on-chain). A dispute recomputes b from these two numbers alone;
+    C is at least :func:`coordinate_bound` of the task's clip (``norm_bound`` has the
+    rounding margins), so the ring is at most a bit or two wider than the tightest one.
+    """
+    if isinstance(norm_bound, bool) or not isinstance(norm_bound, int | np.integer):
+        raise SecAggError(f"norm bound must be an int, got {norm_bound!r}")
+    if norm_bound < 1:
+        raise SecAggError(f"norm bound must be positive, got {norm_bound}")
+    return ring_bits(math.isqrt(int(norm_bound)), total_weight)
 
 
 def reduce_to_ring(values: np.ndarray, bits: int) -> np.ndarray:

@@ -26,6 +26,7 @@ from __future__ import annotations
 
 from collections import Counter
 from collections.abc import Callable, Collection, Mapping
+from dataclasses import dataclass
 
 import numpy as np
 
@@ -50,7 +51,7 @@ from fedchain.secagg.messages import Complaint, KeyAdvert, KeyShares, UnmaskShar
 from fedchain.secagg.ring import ring_to_int64
 from fedchain.secagg.shamir import combine_verified
 
-__all__ = ["unmask_sum"]
+__all__ = ["Removal", "UnmaskPlan", "unmask_plan", "unmask_sum"]
 
 
 def _matches_commitment(commitment: bytes) -> Callable[[bytes], bool]:
@@ -59,6 +60,31 @@ def _matches_commitment(commitment: bytes) -> Callable[[bytes], bool]:
 
 def _matches_public_key(public: bytes) -> Callable[[bytes], bool]:
     return lambda private: public_matches(private, public)
+
+
+@dataclass(frozen=True)
+class Removal:
+    """One mask the aggregator takes off: ``sign``·PRG(``seed``) is added to the sum.
+
+    ``owner`` is whose secret gave the seed: the self-mask of ``owner`` (``peer`` None,
+    ``secret`` = b_owner), or the mask ``peer`` (in I) added for ``owner`` (not in I), from
+    ``owner``'s rebuilt mask key (``secret``) or, when that key cannot be had, from the seed
+    ``peer`` revealed (``secret`` None). What a dispute step proves a term from.
+    """
+
+    owner: str
+    peer: str | None
+    seed: bytes
+    sign: int
+    secret: bytes | None
+
+
+@dataclass(frozen=True)
+class UnmaskPlan:
+    """What the aggregate sums: the included inputs I and the masks to take off."""
+
+    included: frozenset[str]
+    removals: tuple[Removal, ...]
 
 
 def unmask_sum(
@@ -90,6 +116,37 @@ def unmask_sum(
     its mask key and j dropped too.
     ``length`` is the model's number of parameters (default: the most common input length).
     """
+    plan = unmask_plan(
+        ctx,
+        adverts,
+        key_shares,
+        u2,
+        u3,
+        masked,
+        unmask,
+        complaints=complaints,
+        ring_bits=ring_bits,
+        length=length,
+    )
+    acc = sum_masked({i: masked[i] for i in plan.included})
+    add_masks(acc, [(r.seed, r.sign) for r in plan.removals])
+    return ring_to_int64(acc, check_ring_bits(ring_bits))
+
+
+def unmask_plan(
+    ctx: RoundContext,
+    adverts: Mapping[str, KeyAdvert],
+    key_shares: Mapping[str, KeyShares],
+    u2: Collection[str],
+    u3: Collection[str],
+    masked: Mapping[str, np.ndarray],
+    unmask: Mapping[str, UnmaskShares],
+    *,
+    complaints: Mapping[str, Complaint],
+    ring_bits: int,
+    length: int | None = None,
+) -> UnmaskPlan:
+    """The inputs and masks :func:`unmask_sum` adds up (same arguments, same errors)."""
     s2, s3 = ctx.check_sets(u2, u3)
     t = ctx.threshold
     bits = check_ring_bits(ring_bits)
@@ -145,7 +202,7 @@ def unmask_sum(
         failures.append(message)
         unrecoverable.extend(w for w in who if w not in unrecoverable)
 
-    removals: list[tuple[bytes, int]] = []
+    removals: list[Removal] = []
     for j in sorted(inc, key=ctx.x_of):
         commitment = key_shares[j].self_mask_commitment
         try:
@@ -158,13 +215,14 @@ def unmask_sum(
         except SecAggError as exc:
             fail(str(exc), j)
             continue
-        removals.append((seed, -1))
+        removals.append(Removal(j, None, seed, -1, seed))
 
     for owner in sorted(s2 - inc, key=ctx.x_of):
         near = sorted(ctx.neighbours_of(owner) & inc, key=ctx.x_of)
         if not near:
             continue  # no included participant added a mask for owner: nothing to remove
         sk = None
+        sk_raw: bytes | None = None
         why_no_key = f"{owner} is excluded, its mask key is never revealed"
         if owner not in s3:
             try:
@@ -175,6 +233,7 @@ def unmask_sum(
                     label=f"the mask key of dropped participant {owner}",
                 )
                 sk = private_from_bytes(raw)
+                sk_raw = raw
             except SecAggError as exc:
                 why_no_key = str(exc)
         for j in near:
@@ -190,13 +249,12 @@ def unmask_sum(
                     owner,
                 )
                 continue
-            removals.append((seed, -pairwise_sign(j, owner)))  # j added +sign(j, owner)·PRG(seed)
+            # j added +sign(j, owner)·PRG(seed)
+            removals.append(Removal(owner, j, seed, -pairwise_sign(j, owner), sk_raw))
 
     if failures:
         raise UnmaskFailure(
             "the round cannot be unmasked and must abort: " + "; ".join(failures),
             unrecoverable=tuple(unrecoverable),
         )
-    acc = sum_masked({i: masked[i] for i in inc})
-    add_masks(acc, removals)
-    return ring_to_int64(acc, bits)
+    return UnmaskPlan(frozenset(inc), tuple(removals))

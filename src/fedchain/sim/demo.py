@@ -47,6 +47,7 @@ from fedchain.sim.consortium import TOKEN, Consortium
 from fedchain.sim.faults import (
     AGGREGATOR_FAULTS,
     FAULT_KINDS,
+    SECURE_AGGREGATOR_FAULTS,
     SECURE_FAULT_KINDS,
     DropoutNode,
     DropoutPlan,
@@ -54,6 +55,7 @@ from fedchain.sim.faults import (
     FaultyTrainer,
     RogueAggregator,
     SecureFaultyTrainer,
+    SecureRogueAggregator,
 )
 from fedchain.sim.runner import Node, RoundRecord, run_task
 from fedchain.storage import LocalDirStore
@@ -320,7 +322,21 @@ def _build_nodes(
         name = f"owner-{i:02d}"
         trainer: TrainerNode
         kind, at = cfg.faults.get(i, (None, 1))
-        if kind in AGGREGATOR_FAULTS:
+        if cfg.secure_aggregation and kind in SECURE_AGGREGATOR_FAULTS:
+            rogues.append(
+                SecureRogueAggregator(
+                    f"rogue-aggregator(owner-{i:02d})",
+                    acct,
+                    c.coordinator,
+                    c.store,
+                    task_id=task_id,
+                    disputes=c.disputes,
+                    fault=kind,
+                    at_round=at,
+                )
+            )
+            kind = None  # its trainer behaves
+        elif kind in AGGREGATOR_FAULTS:
             rogues.append(
                 RogueAggregator(
                     f"rogue-aggregator(owner-{i:02d})",
@@ -364,7 +380,9 @@ def _build_nodes(
     agg_account = c.participants[agg_index]
     if cfg.secure_aggregation:
         nodes.append(
-            SecureAggregatorNode(agg_name, agg_account, c.coordinator, c.store, task_id=task_id)
+            SecureAggregatorNode(
+                agg_name, agg_account, c.coordinator, c.store, task_id=task_id, disputes=c.disputes
+            )
         )
     else:
         nodes.append(
@@ -372,7 +390,7 @@ def _build_nodes(
                 agg_name, agg_account, c.coordinator, c.store, task_id=task_id, disputes=c.disputes
             )
         )
-    if not cfg.secure_aggregation and cfg.watcher:
+    if cfg.watcher:
         # Anyone may watch; the sponsor does here (it holds tokens for the challenge bond).
         nodes.append(
             WatcherNode(

@@ -20,7 +20,13 @@ from fedchain.node.aggregator import AggregatorNode
 from fedchain.node.blobs import CommittedVector
 from fedchain.node.round_inputs import RoundInputs, collect_round_inputs
 from fedchain.node.schedule import commit_target
-from fedchain.node.secure import SecureRoundView, SecureTrainerNode, secure_commit_target
+from fedchain.node.secure import (
+    SecureAggregatorNode,
+    SecureRoundView,
+    SecureTrainerNode,
+    secure_commit_target,
+)
+from fedchain.node.secure_terms import SecureTerms
 from fedchain.secagg import ClientRound, KeyShares
 
 __all__ = [
@@ -32,6 +38,8 @@ __all__ = [
     "SecureFaultyTrainer",
     "TRAINER_FAULTS",
     "AGGREGATOR_FAULTS",
+    "SECURE_AGGREGATOR_FAULTS",
+    "SecureRogueAggregator",
     "DropoutPlan",
     "DropoutNode",
 ]
@@ -71,7 +79,14 @@ AGGREGATOR_FAULTS: tuple[str, ...] = (
 """Faults of the incumbent aggregator (it aggregates honestly, then turns rogue)."""
 FAULT_KINDS: tuple[str, ...] = TRAINER_FAULTS + AGGREGATOR_FAULTS
 """Faults of plaintext rounds."""
-SECURE_FAULT_KINDS: tuple[str, ...] = ("crash", "malformed", "bad-shares")
+SECURE_AGGREGATOR_FAULTS: tuple[str, ...] = ("wrong-aggregate", "wrong-model")
+"""Faults of the incumbent aggregator of secure rounds."""
+SECURE_FAULT_KINDS: tuple[str, ...] = (
+    "crash",
+    "malformed",
+    "bad-shares",
+    *SECURE_AGGREGATOR_FAULTS,
+)
 """Faults of secure rounds."""
 
 
@@ -406,3 +421,56 @@ class DropoutNode:
         if stage is not None and _STAGE.get(phase, 99) >= stage:
             return None
         return self.inner.poll()
+
+
+class SecureRogueAggregator(SecureAggregatorNode):
+    """The secure-round counterpart of :class:`RogueAggregator`: honest (and so the incumbent)
+    before ``at_round``, then:
+
+    - wrong-aggregate: the last element of the unmasked sum is off by one; in the secure sum
+      game it states honest running sums up to term ``lie_from`` − 1 and the shifted ones from
+      there on (default: only the last term's, the cheater's best hope), so the bisection ends
+      at that term, whose step proof refutes it;
+    - wrong-model: the sum is right, one model element is off by one (refuted in one step).
+    """
+
+    def __init__(
+        self,
+        *args: object,
+        fault: FaultKind,
+        at_round: int = 1,
+        lie_from: int | None = None,
+        **kwargs: object,
+    ) -> None:
+        if fault not in SECURE_AGGREGATOR_FAULTS:
+            raise ValueError(f"fault {fault!r} is not one of {', '.join(SECURE_AGGREGATOR_FAULTS)}")
+        super().__init__(*args, **kwargs)  # type: ignore[arg-type]
+        self.fault = fault
+        self.at_round = at_round
+        self.lie_from = lie_from
+
+    def _rogue(self) -> bool:
+        return self.coordinator.get_task(self.task_id).round >= self.at_round
+
+    def unmasked(self, view: SecureRoundView) -> np.ndarray:
+        total = super().unmasked(view)
+        if self.fault == "wrong-aggregate" and self._rogue():
+            total = total.copy()
+            total[-1] += 1
+        return total
+
+    def model_for(self, base: np.ndarray, total: np.ndarray, samples: int) -> np.ndarray:
+        model = super().model_for(base, total, samples)
+        if self.fault == "wrong-model" and self._rogue():
+            model = model.copy()
+            model[0] += 1
+        return model
+
+    def running_sum_for(self, terms: SecureTerms, chunk: int, upto: int) -> np.ndarray:
+        p = super().running_sum_for(terms, chunk, upto)
+        lie_from = terms.num_terms if self.lie_from is None else self.lie_from
+        last = (self.blobs.config.num_parameters - 1) // self.blobs.config.chunk_elems
+        if self.fault == "wrong-aggregate" and chunk == last and upto >= lie_from:
+            p = p.copy()
+            p[-1] += np.uint64(1)
+        return p

@@ -1,0 +1,126 @@
+"""The watcher's side of a secure round: recompute the unmasked sum, dispute it if it differs.
+
+Anyone can unmask a secure round from public data (the unmask shares are in the store), so the
+watcher recomputes the aggregate as the aggregator should have, and plays the secure sum game
+(``RoundDisputes.challengeSecureSum``) on the first chunk that differs, then a wrong model in
+one step (``proveModel`` holds for secure rounds too). Rounds whose on-chain included set is
+not the one the public messages unmask are left alone: their terms are not what anyone can
+compute (an exclusion question, not a wrong sum).
+"""
+
+from __future__ import annotations
+
+from typing import TYPE_CHECKING
+
+import numpy as np
+
+from fedchain.aggregation.fedavg import apply_aggregate
+from fedchain.chain.types import GameKind, GameState, TaskInfo
+from fedchain.codec.blob import BlobKind
+from fedchain.errors import FedchainError
+from fedchain.node.events import NodeAction
+from fedchain.node.secure_terms import SecureTerms
+
+if TYPE_CHECKING:
+    from fedchain.node.watcher import WatcherNode
+
+__all__ = ["watch_secure"]
+
+
+def watch_secure(w: WatcherNode, info: TaskInfo) -> NodeAction | None:
+    """One move of the watcher in a secure round's challenge phase (None: nothing to do)."""
+    terms = SecureTerms(w.coordinator, w.blobs, w.task_id, info.round)
+    action = _play(w, info, terms)
+    if action is not None:
+        return action
+    now = w.coordinator.chain.next_block_time()
+    if now >= info.deadline:
+        return None
+    posted = w.coordinator.aggregate(w.task_id, info.round)
+    if posted is None or posted.epoch != info.epoch or posted.aggregator == w.address:
+        return None
+    try:
+        if not terms.consistent:
+            return None
+        expected = terms.view.aggregate()
+        aggregate = w.blobs.open_vector(BlobKind.AGGREGATE, posted.merkle_root)
+    except FedchainError:
+        return None  # not unmaskable from public data, or data missing (plaintext DA covers it)
+    k = w.blobs.config.chunk_elems
+    bad = np.flatnonzero(aggregate.values != expected)
+    if bad.size:
+        chunk = int(bad[0]) // k
+        mine = {
+            (g.kind, g.chunk)
+            for g in w.disputes.games(w.task_id, info.round)
+            if g.epoch == info.epoch and g.challenger == w.address
+        }
+        if (GameKind.SECURE_SUM, chunk) in mine:
+            return None
+        w._approve_bond(info)
+        game = w.disputes.challenge_secure_sum(w.account, w.task_id, info.round, chunk)
+        return NodeAction(
+            w.name,
+            "challenge",
+            info.round,
+            {"game": game, "kind": "wrong-aggregate", "accused": posted.aggregator, "chunk": chunk},
+        )
+    base = w.blobs.open_vector(BlobKind.MODEL, info.global_model_root)
+    try:
+        model = w.blobs.open_vector(BlobKind.MODEL, posted.model_root)
+    except FedchainError:
+        return None
+    want = apply_aggregate(base.values, aggregate.values, posted.included_weight)
+    wrong = np.flatnonzero(model.values != want)
+    if not wrong.size:
+        return None
+    c = int(wrong[0]) // k
+    r = w.disputes.prove_model(
+        w.account,
+        w.task_id,
+        info.round,
+        c,
+        base.tree.chunk(c),
+        base.tree.proof(c),
+        aggregate.tree.chunk(c),
+        aggregate.tree.proof(c),
+        model.tree.chunk(c),
+        model.tree.proof(c),
+    )
+    return w._did("wrong-model", info.round, posted.aggregator, r)
+
+
+def _play(w: WatcherNode, info: TaskInfo, terms: SecureTerms) -> NodeAction | None:
+    """Our next move in a secure game we opened: agree or not, or prove the last step."""
+    for g in w.disputes.games(w.task_id, info.round):
+        if g.challenger != w.address or g.epoch != info.epoch or g.kind != GameKind.SECURE_SUM:
+            continue
+        if g.state == GameState.AWAIT_CHALLENGER:
+            stated = np.frombuffer(w.disputes.openings(g.id)[g.query], dtype=">u8")
+            agree = bool(np.array_equal(stated, terms.running_sum(g.chunk, g.query)))
+            r = w.disputes.bisect(w.account, g.id, agree)
+            return NodeAction(
+                w.name, "dispute", info.round, {"game": g.id, "move": "bisect", "gas": r.gas_used}
+            )
+        if g.state == GameState.AWAIT_PROOF:
+            openings = w.disputes.openings(g.id)
+            p_lo = terms.running_sum(g.chunk, g.lo).astype(">u8").tobytes()
+            step = terms.step(g.chunk, g.hi)
+            r = w.disputes.prove_secure_step(
+                w.account,
+                g.id,
+                p_lo,
+                openings[g.hi],
+                step.commit,
+                step.peer,
+                step.secret,
+                step.masked,
+                step.proof,
+            )
+            return NodeAction(
+                w.name,
+                "dispute",
+                info.round,
+                {"game": g.id, "move": "prove", "gas": r.gas_used, "term": g.hi},
+            )
+    return None
