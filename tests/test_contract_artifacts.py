@@ -22,7 +22,14 @@ SUPPLY = 10**27
 GAS = 200_000
 #: EIP-170: the largest deployed (runtime) code a contract may have.
 EIP170_LIMIT = 24_576
-DEPLOYED = ("FedToken", "TaskCoordinator", "SecAggPhases", "CoordinatorLens", "RoundDisputes")
+DEPLOYED = (
+    "FedToken",
+    "TaskCoordinator",
+    "SecAggPhases",
+    "CoordinatorLens",
+    "RoundDisputes",
+    "SecureTerms",
+)
 
 
 @pytest.fixture(scope="module")
@@ -102,6 +109,8 @@ def test_deployed_code_on_chain_is_the_shipped_runtime_code(tx: Any, deployment:
         "CoordinatorLens": f.lens().call(),
         "RoundDisputes": deployment.disputes,
     }
+    disputes = w3.eth.contract(address=deployment.disputes, abi=load_artifact("RoundDisputes").abi)
+    addresses["SecureTerms"] = disputes.functions.secureTerms().call()
     assert f.disputeGame().call() == deployment.disputes
     assert f.token().call() == deployment.token
     for name, address in addresses.items():

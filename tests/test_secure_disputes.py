@@ -30,6 +30,7 @@ from fedchain.node.secure_terms import SecureTerms, mask_words
 from fedchain.node.watcher import WatcherNode
 from fedchain.secagg.prg import expand_mask
 from fedchain.sim.consortium import Consortium
+from fedchain.sim.demo import DemoConfig, DemoReport, run_demo
 from fedchain.sim.faults import SecureRogueAggregator
 from fedchain.sim.runner import run_task
 from fedchain.storage import LocalDirStore
@@ -318,3 +319,33 @@ def test_mask_words_seek_into_the_stream_as_expand_mask_reads_it() -> None:
     full = expand_mask(seed, 40)
     assert np.array_equal(mask_words(seed, 16, 24), full[16:40])
     assert np.array_equal(mask_words(seed, 0, 7), full[:7])
+
+
+@pytest.mark.slow
+def test_the_secure_demo_refutes_a_wrong_sum_and_ends_on_the_clean_runs_model(
+    tmp_path: Path,
+) -> None:
+    # Prepare: the same secure demo twice, once with owner 2 turning rogue at round 2
+    def demo(name: str, faults: dict[int, tuple[str, int]]) -> DemoReport:
+        cfg = DemoConfig(
+            clients=5,
+            rounds=2,
+            seed=4,
+            secure_aggregation=True,
+            workdir=tmp_path / name,
+            faults=faults,  # type: ignore[arg-type]
+        )
+        return run_demo(cfg)
+
+    # Execute
+    clean = demo("clean", {})
+    rogue = demo("rogue", {2: ("wrong-aggregate", 2)})
+
+    # Assert: refuted on-chain in round 2, the bond slashed, the audit passes, same final model
+    assert [(d.round, d.kind, d.outcome) for d in rogue.disputes] == [
+        (2, "wrong-aggregate", "refuted")
+    ]
+    assert [(s.round, s.reason) for s in rogue.slashed] == [(2, "wrong-aggregate")]
+    assert rogue.audit["passed"] is True and clean.audit["passed"] is True
+    assert rogue.rounds[-1]["model_digest"] == clean.rounds[-1]["model_digest"]
+    assert all(r["finalized"] for r in rogue.rounds)

@@ -71,7 +71,8 @@ def demo(
             "exclude-honest, withhold, withhold-wrong, silent (as the incumbent aggregator "
             "turning rogue at that round; the demo's watcher disputes it on-chain, the honest "
             "aggregator posts after a refutation or the grace). "
-            "Secure kinds: crash, malformed, bad-shares."
+            "Secure kinds: crash, malformed, bad-shares; wrong-aggregate, wrong-model (refuted "
+            "by the secure sum game over the masked terms, or in one step)."
         ),
     ] = None,
     secure_aggregation: Annotated[
