@@ -228,6 +228,33 @@ contract RoundDisputes is IRoundDisputes {
         _resolve(id, g, ITaskCoordinator.ChallengeOutcome.AggregatorFault, ITaskCoordinator.Fault.WrongAggregate);
     }
 
+    /// @notice Prove that a secure aggregate leaves out `member` although `survivor` revealed
+    ///         its self-mask share (bit `member`'s U1 index set in the bitmap the survivor
+    ///         committed at unmask): the masks `member` shares with the others can then never be
+    ///         removed, so no aggregate over that set exists. The aggregate is void and its
+    ///         poster barred for the round, but not slashed (a member that deletes its own input
+    ///         after unmasking leaves an honest aggregator the same choice).
+    function proveRevealedExclusion(
+        uint256 taskId,
+        uint256 round,
+        address survivor,
+        uint256[] calldata bitmap,
+        address member
+    ) external {
+        ITaskCoordinator.RoundView memory v = _anyRound(taskId, round, true);
+        ISecureRoundLens secure = ISecureRoundLens(coordinator);
+        ITaskCoordinator.SecureMemberView memory sv = secure.secureMemberOf(taskId, survivor);
+        if (sv.unmaskRound != round || keccak256(abi.encode(bitmap)) != sv.revealedSelfShares) {
+            revert DisputeHashMismatch();
+        }
+        ITaskCoordinator.SecureMemberView memory mv = secure.secureMemberOf(taskId, member);
+        uint256 i = mv.advertIndex;
+        ITaskCoordinator.CommitView memory cv = ICoordinatorLens(coordinator).commitView(taskId, member);
+        bool revealed = i / 256 < bitmap.length && (bitmap[i / 256] >> (i % 256)) & 1 == 1;
+        if (mv.advertRound != round || !revealed || cv.lastRound != round || cv.included) revert DisputeNoFault();
+        _voidAggregate(taskId, round, v, ITaskCoordinator.Fault.RevealedExcluded);
+    }
+
     /// @dev The words term g.hi adds to the running sum (mod 2^64; empty: the term is zero).
     function _secureTerm(Game storage g, SecureTerm calldata s) private view returns (uint64[] memory add) {
         ICoordinatorLens lens = ICoordinatorLens(coordinator);

@@ -584,7 +584,7 @@ def test_a_second_unmask_message_is_refused_and_the_first_stands(
 
     # Execute
     with pytest.raises(ContractRevert) as refused:
-        w.co.unmask(w.c.participants[EVIL], w.task_id, 1, second)
+        w.co.unmask(w.c.participants[EVIL], w.task_id, 1, second, bytes(32))
     info = w.co.get_task(w.task_id)
     again = trainers[EVIL].poll()
     w.run(trainers)
@@ -616,7 +616,7 @@ def test_secure_phases_on_a_plaintext_task_are_refused(
         ),
         "share_keys": lambda: w.co.share_keys(member, w.task_id, 1, digest, digest),
         "complain": lambda: w.co.complain(member, w.task_id, 1, digest),
-        "unmask": lambda: w.co.unmask(member, w.task_id, 1, digest),
+        "unmask": lambda: w.co.unmask(member, w.task_id, 1, digest, digest),
         "post_secure_aggregate": lambda: w.co.post_secure_aggregate(
             member, w.task_id, 1, digest, digest, {}, []
         ),

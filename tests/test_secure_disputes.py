@@ -21,7 +21,7 @@ from fedchain.audit import audit_all
 from fedchain.chain import ContractRevert, EmbeddedChain, GameKind, GameState
 from fedchain.chain.contracts import DisputeClient
 from fedchain.chain.gas import GasLedger
-from fedchain.chain.types import ChallengeOutcome
+from fedchain.chain.types import ChallengeOutcome, Fault
 from fedchain.codec.blob import BlobKind
 from fedchain.learning import ModelSpec, TrainConfig
 from fedchain.node import KeeperNode, LocalData, TaskBlobs, TaskConfig
@@ -257,6 +257,60 @@ def test_a_wrong_secure_model_is_refuted_in_one_step(chain: EmbeddedChain, tmp_p
     (_, _, _, fault) = w.co.voided(w.task_id)[0]
     assert fault.name == "WRONG_MODEL"
     _assert_refuted_and_honest_result(w, stake_before=before)
+
+
+def test_leaving_out_a_survivor_whose_self_mask_was_revealed_voids_without_a_slash(
+    chain: EmbeddedChain, tmp_path: Path
+) -> None:
+    # Prepare: the rogue records an honest survivor as unavailable; its neighbours revealed
+    # that survivor's self-mask shares (they took it to be included), on-chain as bitmaps
+    w = _world(chain, tmp_path)
+    before = w.stakes()
+    bond_before = w.co.get_member(w.task_id, w.addr(ROGUE)).stake
+
+    # Execute
+    _run(w, _nodes(w, rogue=_rogue(w, fault="exclude-honest")))
+
+    # Assert: voided by the revealed-exclusion proof, the rogue barred but not slashed, the
+    # backup's honest aggregate (everyone included) finalized, the audit passes
+    ((r, who, _, fault),) = w.co.voided(w.task_id)
+    assert (r, who, fault) == (1, w.addr(ROGUE), Fault.REVEALED_EXCLUDED)
+    assert w.co.slashes(w.task_id) == []
+    assert w.co.get_member(w.task_id, w.addr(ROGUE)).stake == bond_before
+    (outcome,) = w.co.round_outcomes(w.task_id)
+    agg = w.co.aggregate(w.task_id, 1)
+    assert outcome.finalized and agg is not None and agg.aggregator == w.addr(HONEST)
+    assert set(w.co.excluded(w.task_id, 1)) == set()
+    assert w.stakes() == before
+    assert audit_all(w.co, w.c.token, w.store).passed
+
+
+def test_a_revealed_exclusion_proof_needs_the_committed_bitmap_and_a_left_out_member(
+    chain: EmbeddedChain, tmp_path: Path
+) -> None:
+    # Prepare: an honest round stopped in its challenge window
+    w = _world(chain, tmp_path)
+    nodes = _nodes(w, rogue=None, watcher=False)
+    for _ in range(40):
+        for n in nodes[: len(SAMPLES) + 1]:
+            n.poll()
+        if w.co.get_task(w.task_id).phase.name == "CHALLENGE":
+            break
+    view = SecureRoundView(w.co, w.blobs, w.task_id, 1)
+    survivor, msg = next(iter(view.unmask_messages.items()))
+    bitmap = view.revealed_bitmap(msg)
+    member = next(iter(msg.self_mask_shares))
+    prover = w.c.sponsor
+
+    # Execute / Assert: the member is included (no fault); a bitmap other than the committed
+    # one is refused by name
+    with pytest.raises(ContractRevert) as included:
+        w.disputes.prove_revealed_exclusion(prover, w.task_id, 1, survivor, bitmap, member)
+    with pytest.raises(ContractRevert) as forged:
+        w.disputes.prove_revealed_exclusion(prover, w.task_id, 1, survivor, [bitmap[0] ^ 1], member)
+    assert included.value.error == "DisputeNoFault"
+    assert forged.value.error == "DisputeHashMismatch"
+    assert w.co.voided(w.task_id) == []
 
 
 def test_an_honest_secure_aggregate_survives_a_challenge_and_the_challenger_pays(

@@ -36,6 +36,8 @@ abstract contract CoordinatorSecAgg is CoordinatorCore {
     struct SecureKeys {
         bytes32 maskPk;
         bytes32 selfMaskCommitment;
+        // keccak256(abi.encode(bitmap)) of whose self-mask shares the member revealed at unmask
+        bytes32 revealedSelfShares;
     }
 
     mapping(uint256 taskId => SecureCounts) internal _secureCounts;

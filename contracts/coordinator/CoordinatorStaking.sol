@@ -357,14 +357,14 @@ abstract contract CoordinatorStaking is CoordinatorCore, IDisputeHooks {
     {
         address a = t.aggregator;
         Member storage am = _members[taskId][a];
-        uint256 amount = t.aggregatorBond;
+        uint256 amount = fault == Fault.RevealedExcluded ? 0 : t.aggregatorBond;
         if (amount > am.stake) amount = am.stake;
         am.stake -= uint96(amount);
         reward = amount / 2;
         t.pool += uint128(amount - reward);
         _barred[taskId][a] = s.round;
         emit AggregateVoided(taskId, s.round, a, t.epoch, fault);
-        emit Slashed(taskId, s.round, a, amount, fault, beneficiary, reward);
+        if (amount > 0) emit Slashed(taskId, s.round, a, amount, fault, beneficiary, reward);
         t.epoch += 1;
         t.openChallenges = 0;
         _reopenAggregate(taskId, t, s);

@@ -112,8 +112,10 @@ contract SecAggPhases is CoordinatorSecAgg {
         emit SharesComplained(taskId, round, msg.sender, digest);
     }
 
-    /// @notice SecAgg+ round 3: publish the digest of this survivor's unmask shares.
-    function unmask(uint256 taskId, uint256 round, bytes32 digest) external {
+    /// @notice SecAgg+ round 3: publish the digest of this survivor's unmask shares, and
+    ///         `revealed` = keccak256(abi.encode(bitmap)) of the U1 indices whose self-mask share
+    ///         they hold (what a dispute shows when an aggregate leaves one of those out).
+    function unmask(uint256 taskId, uint256 round, bytes32 digest, bytes32 revealed) external {
         Task storage t = _tasks[taskId];
         RoundState memory s = t.state;
         SecureMember storage sm = _secureMember(taskId, s, round, Phase.Unmask, digest);
@@ -122,9 +124,10 @@ contract SecAggPhases is CoordinatorSecAgg {
         }
         if (sm.unmaskRound == round) revert CoordinatorAlreadySubmitted(taskId, round, Phase.Unmask, msg.sender);
         sm.unmaskRound = uint32(round);
+        _secureKeys[taskId][msg.sender].revealedSelfShares = revealed;
         SecureCounts storage c = _secureCounts[taskId];
         c.unmasked += 1;
-        emit UnmaskSharesPosted(taskId, round, msg.sender, digest);
+        emit UnmaskSharesPosted(taskId, round, msg.sender, digest, revealed);
         if (c.unmasked >= s.committed) _enterPhase(taskId, t, s, Phase.Aggregate);
     }
 
@@ -193,7 +196,13 @@ contract SecAggPhases is CoordinatorSecAgg {
         SecureMember memory sm = _secureMembers[taskId][account];
         SecureKeys memory k = _secureKeys[taskId][account];
         v = SecureMemberView(
-            sm.advertRound, sm.shareRound, sm.unmaskRound, sm.advertIndex, k.maskPk, k.selfMaskCommitment
+            sm.advertRound,
+            sm.shareRound,
+            sm.unmaskRound,
+            sm.advertIndex,
+            k.maskPk,
+            k.selfMaskCommitment,
+            k.revealedSelfShares
         );
     }
 

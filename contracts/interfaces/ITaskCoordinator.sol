@@ -51,7 +51,11 @@ interface ITaskCoordinator {
         NormLie,
         Copy,
         Unrevealed,
-        Silent
+        Silent,
+        // A secure aggregate left out a member whose self-mask share a survivor revealed: no
+        // aggregate over that set exists (its pairwise masks can never be removed). Void, no
+        // slash: a member that deletes its own input after the unmask phase causes the same.
+        RevealedExcluded
     }
 
     /// @notice How a bonded challenge ended.
@@ -176,6 +180,7 @@ interface ITaskCoordinator {
         uint32 advertIndex;
         bytes32 maskPk;
         bytes32 selfMaskCommitment;
+        bytes32 revealedSelfShares;
     }
 
     // ---------------------------------------------------------------- errors
@@ -358,8 +363,10 @@ interface ITaskCoordinator {
         bytes32 selfMaskCommitment
     );
     event SharesComplained(uint256 indexed taskId, uint256 indexed round, address indexed participant, bytes32 digest);
+    /// @notice `revealed` = keccak256(abi.encode(bitmap)) of the U1 indices whose self-mask
+    ///         share the survivor revealed (bit i of word i / 256): what it took to be included.
     event UnmaskSharesPosted(
-        uint256 indexed taskId, uint256 indexed round, address indexed participant, bytes32 digest
+        uint256 indexed taskId, uint256 indexed round, address indexed participant, bytes32 digest, bytes32 revealed
     );
     event UnmaskWithheld(uint256 indexed taskId, uint256 indexed round, address indexed participant);
     event TaskCompleted(uint256 indexed taskId, bytes32 finalModelRoot);

@@ -5,6 +5,7 @@ from __future__ import annotations
 import json
 import re
 import threading
+from collections.abc import Iterable
 from dataclasses import asdict, dataclass
 from pathlib import Path
 from typing import Any
@@ -354,8 +355,12 @@ class CoordinatorClient:
         """Publish a complaint about neighbours' key shares (before committing a masked input)."""
         return self._secure_tx(member, "complain", "complain", task_id, round, digest)
 
-    def unmask(self, member: LocalAccount, task_id: int, round: int, digest: bytes) -> Receipt:
-        return self._secure_tx(member, "unmask", "unmask", task_id, round, digest)
+    def unmask(
+        self, member: LocalAccount, task_id: int, round: int, digest: bytes, revealed: bytes
+    ) -> Receipt:
+        """Publish the unmask shares' digest and ``revealed`` (:func:`revealed_hash` of the U1
+        indices whose self-mask share they hold)."""
+        return self._secure_tx(member, "unmask", "unmask", task_id, round, digest, revealed)
 
     def _secure_tx(
         self,
@@ -747,8 +752,10 @@ class CoordinatorClient:
 
     def secure_member_of(self, task_id: int, account: str) -> SecureMemberInfo:
         """A member's last secure-round record (what a secure dispute checks secrets against)."""
-        ar, sr, ur, idx, pk, com = self.contract.functions.secureMemberOf(task_id, account).call()
-        return SecureMemberInfo(int(ar), int(sr), int(ur), int(idx), _b32(pk), _b32(com))
+        ar, sr, ur, idx, pk, com, rev = self.contract.functions.secureMemberOf(
+            task_id, account
+        ).call()
+        return SecureMemberInfo(int(ar), int(sr), int(ur), int(idx), _b32(pk), _b32(com), _b32(rev))
 
     def withheld(self, task_id: int, round: int) -> list[str]:
         return [
@@ -943,6 +950,22 @@ class DisputeClient:
         )
         return self._send(who, call, "prove_model", "dispute_proof", task_id, round)
 
+    def prove_revealed_exclusion(
+        self,
+        who: LocalAccount,
+        task_id: int,
+        round: int,
+        survivor: str,
+        bitmap: list[int],
+        member: str,
+    ) -> Receipt:
+        """Void a secure aggregate that left out ``member`` although ``survivor`` revealed its
+        self-mask share (``bitmap``: what the survivor committed at unmask)."""
+        call = self.contract.functions.proveRevealedExclusion(
+            task_id, round, survivor, bitmap, member
+        )
+        return self._send(who, call, "prove_revealed_exclusion", "dispute_proof", task_id, round)
+
     def prove_duplicate(
         self, who: LocalAccount, task_id: int, round: int, a: CommitOpening, b: CommitOpening
     ) -> Receipt:
@@ -1105,6 +1128,19 @@ def flatten_proof(proof: Proof) -> list[bytes]:
 def unflatten_proof(words: list[bytes]) -> Proof:
     """The contract's bytes32[] back into (hash, sum) pairs (the inverse of flatten_proof)."""
     return [(words[k], int.from_bytes(words[k + 1], "big")) for k in range(0, len(words), 2)]
+
+
+def revealed_bitmap(indices: Iterable[int], n: int) -> list[int]:
+    """Bit i of word i // 256 set for each U1 index in ``indices`` (``n`` = |U1|)."""
+    words = [0] * ((n + 255) // 256)
+    for i in indices:
+        words[i // 256] |= 1 << (i % 256)
+    return words
+
+
+def revealed_hash(bitmap: list[int]) -> bytes:
+    """keccak256(abi.encode(bitmap)): what ``unmask`` commits on-chain."""
+    return keccak(encode(["uint256[]"], [bitmap]))
 
 
 def round_nonce(member: LocalAccount, task_id: int, round: int) -> bytes:

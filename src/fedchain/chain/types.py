@@ -66,6 +66,7 @@ class Fault(IntEnum):
     COPY = 6
     UNREVEALED = 7
     SILENT = 8
+    REVEALED_EXCLUDED = 9  # void, not slashed (see ``RoundDisputes.proveRevealedExclusion``)
 
 
 class ChallengeOutcome(IntEnum):
@@ -228,6 +229,7 @@ class SecureMemberInfo:
     advert_index: int
     mask_pk: bytes
     self_mask_commitment: bytes
+    revealed_self_shares: bytes
 
 
 @dataclass(frozen=True)

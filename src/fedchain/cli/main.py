@@ -72,7 +72,8 @@ def demo(
             "turning rogue at that round; the demo's watcher disputes it on-chain, the honest "
             "aggregator posts after a refutation or the grace). "
             "Secure kinds: crash, malformed, bad-shares; wrong-aggregate, wrong-model (refuted "
-            "by the secure sum game over the masked terms, or in one step)."
+            "by the secure sum game over the masked terms, or in one step), exclude-honest "
+            "(voided from the survivors' on-chain record of what they revealed)."
         ),
     ] = None,
     secure_aggregation: Annotated[

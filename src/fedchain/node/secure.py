@@ -21,7 +21,7 @@ import numpy as np
 
 from fedchain.aggregation.fedavg import apply_aggregate
 from fedchain.chain import CoordinatorClient, ExclusionReason, Phase
-from fedchain.chain.contracts import DisputeClient
+from fedchain.chain.contracts import DisputeClient, revealed_bitmap, revealed_hash
 from fedchain.chain.types import GameKind, GameState
 from fedchain.codec.blob import BlobKind
 from fedchain.errors import FedchainError
@@ -130,6 +130,12 @@ class SecureRoundView:
                 continue  # shares for a non-neighbour, or a neighbour left out: unusable
             out[who] = msg  # type: ignore[assignment]
         return out
+
+    def revealed_bitmap(self, msg: UnmaskShares) -> list[int]:
+        """The U1 indices (order of advertisement) whose self-mask share ``msg`` reveals, as
+        the bitmap its sender commits on-chain with it."""
+        index = {who: i for i, who in enumerate(self.adverts)}
+        return revealed_bitmap((index[o] for o in msg.self_mask_shares), len(index))
 
     @property
     def u2(self) -> set[str]:
@@ -328,7 +334,13 @@ class SecureTrainerNode(TrainerNode):
                 view.context, view.adverts, view.key_shares, view.u2, view.u3, view.complaints
             )
             digest = self.store.put(reveal.to_bytes())
-            self.coordinator.unmask(self.account, self.task_id, round, digest)
+            self.coordinator.unmask(
+                self.account,
+                self.task_id,
+                round,
+                digest,
+                revealed_hash(view.revealed_bitmap(reveal)),
+            )
             return NodeAction(self.name, "unmask", round, {"bad_senders": list(reveal.bad_senders)})
         return None
 
@@ -390,7 +402,7 @@ class SecureAggregatorNode(TaskNode):
             info.round,
             root,
             model_root,
-            view.exclusion_reasons,
+            self.exclusions(view),
             withheld,
         )
         return NodeAction(
@@ -410,6 +422,10 @@ class SecureAggregatorNode(TaskNode):
     def unmasked(self, view: SecureRoundView) -> np.ndarray:
         """The aggregate to post: Σ nᵢ·vᵢ over I, unmasked."""
         return view.aggregate()
+
+    def exclusions(self, view: SecureRoundView) -> dict[str, ExclusionReason]:
+        """Who the aggregate leaves out, and why (recorded on-chain)."""
+        return view.exclusion_reasons
 
     def model_for(self, base: np.ndarray, total: np.ndarray, samples: int) -> np.ndarray:
         """The model to post: the global model plus the aggregate over its weight."""

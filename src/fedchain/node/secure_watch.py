@@ -15,6 +15,7 @@ from typing import TYPE_CHECKING
 import numpy as np
 
 from fedchain.aggregation.fedavg import apply_aggregate
+from fedchain.chain.contracts import revealed_hash
 from fedchain.chain.types import GameKind, GameState, TaskInfo
 from fedchain.codec.blob import BlobKind
 from fedchain.errors import FedchainError
@@ -41,7 +42,7 @@ def watch_secure(w: WatcherNode, info: TaskInfo) -> NodeAction | None:
         return None
     try:
         if not terms.consistent:
-            return None
+            return _prove_revealed_exclusion(w, info, terms, posted.aggregator)
         expected = terms.view.aggregate()
         aggregate = w.blobs.open_vector(BlobKind.AGGREGATE, posted.merkle_root)
     except FedchainError:
@@ -88,6 +89,27 @@ def watch_secure(w: WatcherNode, info: TaskInfo) -> NodeAction | None:
         model.tree.proof(c),
     )
     return w._did("wrong-model", info.round, posted.aggregator, r)
+
+
+def _prove_revealed_exclusion(
+    w: WatcherNode, info: TaskInfo, terms: SecureTerms, accused: str
+) -> NodeAction | None:
+    """An aggregate that left out a member some survivor revealed a self-mask share of cannot
+    be right (its pairwise masks can never come off): void it from that survivor's on-chain
+    bitmap (no slash: see ``RoundDisputes.proveRevealedExclusion``)."""
+    committed = {u.participant for u in terms.commits}
+    left_out = committed - terms.included
+    for survivor, msg in terms.view.unmask_messages.items():
+        for member in sorted(set(msg.self_mask_shares) & left_out):
+            bitmap = terms.view.revealed_bitmap(msg)
+            on_chain = w.coordinator.secure_member_of(w.task_id, survivor).revealed_self_shares
+            if revealed_hash(bitmap) != on_chain:
+                continue  # the message is not what the survivor committed: not evidence
+            r = w.disputes.prove_revealed_exclusion(
+                w.account, w.task_id, info.round, survivor, bitmap, member
+            )
+            return w._did("revealed-excluded", info.round, accused, r)
+    return None
 
 
 def _play(w: WatcherNode, info: TaskInfo, terms: SecureTerms) -> NodeAction | None:

@@ -79,7 +79,7 @@ AGGREGATOR_FAULTS: tuple[str, ...] = (
 """Faults of the incumbent aggregator (it aggregates honestly, then turns rogue)."""
 FAULT_KINDS: tuple[str, ...] = TRAINER_FAULTS + AGGREGATOR_FAULTS
 """Faults of plaintext rounds."""
-SECURE_AGGREGATOR_FAULTS: tuple[str, ...] = ("wrong-aggregate", "wrong-model")
+SECURE_AGGREGATOR_FAULTS: tuple[str, ...] = ("wrong-aggregate", "wrong-model", "exclude-honest")
 """Faults of the incumbent aggregator of secure rounds."""
 SECURE_FAULT_KINDS: tuple[str, ...] = (
     "crash",
@@ -431,7 +431,11 @@ class SecureRogueAggregator(SecureAggregatorNode):
       game it states honest running sums up to term ``lie_from`` − 1 and the shifted ones from
       there on (default: only the last term's, the cheater's best hope), so the bisection ends
       at that term, whose step proof refutes it;
-    - wrong-model: the sum is right, one model element is off by one (refuted in one step).
+    - wrong-model: the sum is right, one model element is off by one (refuted in one step);
+    - exclude-honest: it records one valid survivor as unavailable. No aggregate over the rest
+      exists (that member's pairwise masks never come off, its self-mask share was revealed),
+      so the survivors' on-chain bitmaps void it, without a slash; the backup posts the
+      honest one.
     """
 
     def __init__(
@@ -458,6 +462,13 @@ class SecureRogueAggregator(SecureAggregatorNode):
             total = total.copy()
             total[-1] += 1
         return total
+
+    def exclusions(self, view: SecureRoundView) -> dict[str, ExclusionReason]:
+        reasons = super().exclusions(view)
+        if self.fault == "exclude-honest" and self._rogue():
+            victim = min(view.included - {self.address})
+            reasons = {**reasons, victim: ExclusionReason.UNAVAILABLE}
+        return reasons
 
     def model_for(self, base: np.ndarray, total: np.ndarray, samples: int) -> np.ndarray:
         model = super().model_for(base, total, samples)
