@@ -22,14 +22,7 @@ SUPPLY = 10**27
 GAS = 200_000
 #: EIP-170: the largest deployed (runtime) code a contract may have.
 EIP170_LIMIT = 24_576
-DEPLOYED = (
-    "FedToken",
-    "TaskCoordinator",
-    "SecAggPhases",
-    "CoordinatorLens",
-    "RoundDisputes",
-    "SecureTerms",
-)
+DEPLOYED = CONTRACT_NAMES  # every shipped contract is deployed
 
 
 @pytest.fixture(scope="module")

@@ -179,6 +179,17 @@ def _assert_refuted_and_honest_result(w: Secure, *, stake_before: dict[str, int]
     assert report.passed, report.first_failure
 
 
+def _to_challenge(w: Secure) -> list[Any]:
+    """An honest round (no watcher) polled into its challenge window; its nodes."""
+    nodes = _nodes(w, rogue=None, watcher=False)
+    for _ in range(40):
+        for n in nodes[: len(SAMPLES) + 1]:
+            n.poll()
+        if w.co.get_task(w.task_id).phase.name == "CHALLENGE":
+            return nodes
+    raise AssertionError("the round never reached its challenge window")
+
+
 def _run(w: Secure, nodes: list[Any]) -> None:
     run_task(w.co, w.task_id, nodes, ledger=GasLedger())
 
@@ -290,12 +301,7 @@ def test_a_revealed_exclusion_proof_needs_the_committed_bitmap_and_a_left_out_me
 ) -> None:
     # Prepare: an honest round stopped in its challenge window
     w = _world(chain, tmp_path)
-    nodes = _nodes(w, rogue=None, watcher=False)
-    for _ in range(40):
-        for n in nodes[: len(SAMPLES) + 1]:
-            n.poll()
-        if w.co.get_task(w.task_id).phase.name == "CHALLENGE":
-            break
+    _to_challenge(w)
     view = SecureRoundView(w.co, w.blobs, w.task_id, 1)
     survivor, msg = next(iter(view.unmask_messages.items()))
     bitmap = view.revealed_bitmap(msg)
@@ -318,14 +324,7 @@ def test_an_honest_secure_aggregate_survives_a_challenge_and_the_challenger_pays
 ) -> None:
     # Prepare: an honest round (no watcher), stopped in its challenge window
     w = _world(chain, tmp_path)
-    nodes = _nodes(w, rogue=None, watcher=False)
-    agg = nodes[len(SAMPLES)]
-    for _ in range(40):
-        for n in nodes[: len(SAMPLES) + 1]:
-            n.poll()
-        if w.co.get_task(w.task_id).phase.name == "CHALLENGE":
-            break
-    assert w.co.get_task(w.task_id).phase.name == "CHALLENGE"
+    agg = _to_challenge(w)[len(SAMPLES)]
     challenger = w.c.sponsor
     info = w.co.get_task(w.task_id)
     w.c.token.approve(challenger, w.co.address, info.challenge_bond)

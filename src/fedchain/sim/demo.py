@@ -322,23 +322,11 @@ def _build_nodes(
         name = f"owner-{i:02d}"
         trainer: TrainerNode
         kind, at = cfg.faults.get(i, (None, 1))
-        if cfg.secure_aggregation and kind in SECURE_AGGREGATOR_FAULTS:
+        rogue_kinds = SECURE_AGGREGATOR_FAULTS if cfg.secure_aggregation else AGGREGATOR_FAULTS
+        if kind in rogue_kinds:
+            rogue = SecureRogueAggregator if cfg.secure_aggregation else RogueAggregator
             rogues.append(
-                SecureRogueAggregator(
-                    f"rogue-aggregator(owner-{i:02d})",
-                    acct,
-                    c.coordinator,
-                    c.store,
-                    task_id=task_id,
-                    disputes=c.disputes,
-                    fault=kind,
-                    at_round=at,
-                )
-            )
-            kind = None  # its trainer behaves
-        elif kind in AGGREGATOR_FAULTS:
-            rogues.append(
-                RogueAggregator(
+                rogue(
                     f"rogue-aggregator(owner-{i:02d})",
                     acct,
                     c.coordinator,
