@@ -120,8 +120,12 @@ class SecureTerms:
         start = chunk * cfg.chunk_elems
         return start, min(start + cfg.chunk_elems, cfg.num_parameters)
 
+    @cached_property
+    def commit_index(self) -> dict[str, int]:
+        return {u.participant: u.commit_index for u in self.commits}
+
     def _term_index(self, owner: str, peer: str | None) -> int:
-        index = {u.participant: u.commit_index for u in self.commits}
+        index = self.commit_index
         m, n = len(self.commits), len(self.view.adverts)
         if peer is None:
             return 2 * index[owner]
