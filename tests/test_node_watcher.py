@@ -311,3 +311,52 @@ def test_watcher_voids_an_aggregate_whose_root_has_junk_padding(
     (outcome,) = w.c.coordinator.round_outcomes(w.task_id)
     assert outcome.finalized
     world.accounted(w, accounting_holds)
+
+
+class _SockPuppet:
+    """The cheater's accomplice: challenges the wrong chunk first, then never moves (it plays
+    to lose), hoping an honest watcher takes the question as already asked."""
+
+    name = "puppet"
+
+    def __init__(self, w: World, account: Any) -> None:
+        self.w, self.account = w, account
+        self.game: int | None = None
+
+    def poll(self) -> NodeAction | None:
+        info = self.w.info()
+        if self.game is not None or info.phase != Phase.CHALLENGE:
+            return None
+        co = self.w.c.coordinator
+        self.w.c.token.approve(self.account, co.address, info.challenge_bond)
+        last = (self.w.cfg.num_parameters - 1) // self.w.cfg.chunk_elems
+        self.game = self.w.c.disputes.challenge_sum(self.account, self.w.task_id, info.round, last)
+        return NodeAction(self.name, "challenge", info.round, {"game": self.game})
+
+
+def test_a_sock_puppet_challenge_does_not_keep_the_watcher_from_refuting(
+    chain: EmbeddedChain, tmp_path: Path, accounting_holds: Any
+) -> None:
+    # Prepare: the rogue's accomplice (owner 2's account) challenges the wrong chunk before the
+    # watcher, and then lets its game time out
+    w = _world(chain, tmp_path)
+    rogue = _rogue(w, "wrong-aggregate")
+    puppet = _SockPuppet(w, w.c.participants[2])
+    nodes: list[Any] = [w.trainer(i) for i in range(3)]
+    nodes += [rogue, w.aggregator(0), puppet, w.watcher(), w.keeper()]
+
+    # Execute
+    run_task(w.c.coordinator, w.task_id, nodes, ledger=GasLedger())
+
+    # Assert: the watcher played its own game and refuted the aggregate; the honest re-post
+    # finalized
+    games = w.c.disputes.games(w.task_id, 1)
+    assert len(games) == 2 and puppet.game is not None
+    assert [(r, a, f) for r, a, _, f in w.c.coordinator.voided(w.task_id)] == [
+        (1, rogue.address, Fault.WRONG_AGGREGATE)
+    ]
+    (outcome,) = w.c.coordinator.round_outcomes(w.task_id)
+    posted = w.c.coordinator.aggregate(w.task_id, 1)
+    assert outcome.finalized and posted is not None
+    assert posted.aggregator == w.c.participants[0].address
+    world.accounted(w, accounting_holds)

@@ -140,10 +140,12 @@ class WatcherNode(TaskNode):
             return None
         round = info.round
         included = self._included(inputs, round)
+        # Only our own questions count as asked: a game someone else opened (a cheater's sock
+        # puppet that plays to lose, say) decides nothing for us.
         mine = {
             (g.kind, g.target, g.member, g.chunk)
             for g in self.disputes.games(self.task_id, round)
-            if g.epoch == info.epoch
+            if g.epoch == info.epoch and g.challenger == self.address
         }
         # two included members with one root
         roots: dict[bytes, str] = {}
