@@ -70,8 +70,7 @@ class _FromFirstPairwise(SecureRogueAggregator):
     """Lies from the first mask taken off for a dropout."""
 
     def running_sum_for(self, terms: SecureTerms, chunk: int, upto: int) -> np.ndarray:
-        pairwise = [r for r in terms.plan.removals if r.peer is not None]
-        self.lie_from = min(terms._term_index(r.owner, r.peer) for r in pairwise)
+        self.lie_from = terms.pairwise_terms()[0]
         return super().running_sum_for(terms, chunk, upto)
 
 

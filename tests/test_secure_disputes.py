@@ -237,7 +237,7 @@ def test_the_mask_of_a_dropout_is_proven_from_its_revealed_key(
         def running_sum_for(self, terms: SecureTerms, chunk: int, upto: int) -> np.ndarray:
             pairwise = [r for r in terms.plan.removals if r.peer is not None]
             assert pairwise and all(r.secret is not None for r in pairwise)
-            self.lie_from = min(terms._term_index(r.owner, r.peer) for r in pairwise)
+            self.lie_from = terms.pairwise_terms()[0]
             return super().running_sum_for(terms, chunk, upto)
 
     rogue.__class__ = FromFirstPairwise

@@ -48,7 +48,7 @@ class AggregatorNode(TaskNode):
             return None  # secure rounds are unmasked by SecureAggregatorNode
         if now >= info.deadline + info.aggregate_duration:
             return None
-        if self._barred(info.round) or self.waiting_for_incumbent(info.aggregator, now):
+        if self.barred(info.round) or self.waiting_for_incumbent(info.aggregator, now):
             return None
         inputs = self.select(
             collect_round_inputs(self.coordinator, self.blobs, self.task_id, info.round)
@@ -96,11 +96,6 @@ class AggregatorNode(TaskNode):
     def publish(self, aggregate: CommittedVector, model: CommittedVector) -> None:
         self.blobs.publish(aggregate)
         self.blobs.publish(model)
-
-    def _barred(self, round: int) -> bool:
-        return any(
-            r == round and a == self.address for r, a, _, _ in self.coordinator.voided(self.task_id)
-        )
 
     # ------------------------------------------------------------------ defending
     @property

@@ -66,6 +66,12 @@ class TaskNode:
         self.coordinator.yield_grace(self.account, self.task_id, round)
         return NodeAction(self.name, "yield", round, {"reason": "too few readable updates"})
 
+    def barred(self, round: int) -> bool:
+        """Whether an aggregate we posted this round was refuted: we may not post again."""
+        return any(
+            r == round and a == self.address for r, a, _, _ in self.coordinator.voided(self.task_id)
+        )
+
     def waiting_for_incumbent(self, incumbent: str, now: int) -> bool:
         """True while another member (the last aggregator) holds the window's grace: it posts
         first; this node is its backup and posts once the grace has passed."""

@@ -374,13 +374,8 @@ class SecureAggregatorNode(TaskNode):
         now = self.coordinator.chain.next_block_time()
         if not info.secure or info.phase != Phase.AGGREGATE or now >= info.deadline:
             return None
-        if self.waiting_for_incumbent(info.aggregator, now):
+        if self.waiting_for_incumbent(info.aggregator, now) or self.barred(info.round):
             return None
-        if any(
-            r == info.round and a == self.address
-            for r, a, _, _ in self.coordinator.voided(self.task_id)
-        ):
-            return None  # our aggregate of this round was refuted: we may not post again
         view = SecureRoundView(self.coordinator, self.blobs, self.task_id, info.round)
         try:
             total = self.unmasked(view)

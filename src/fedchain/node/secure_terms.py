@@ -131,6 +131,12 @@ class SecureTerms:
             return 2 * index[owner]
         return 2 * m + (index[peer] - 1) * n + self.advert_index[owner] + 1
 
+    def pairwise_terms(self) -> list[int]:
+        """Indices of the non-zero pairwise terms: the masks taken off for members left out."""
+        return sorted(
+            self._term_index(r.owner, r.peer) for r in self.plan.removals if r.peer is not None
+        )
+
     def terms(self, chunk: int) -> list[tuple[int, np.ndarray]]:
         """The non-zero terms of chunk ``chunk``, by term index: (t, uint64 words)."""
         start, stop = self._span(chunk)

@@ -50,22 +50,9 @@ def watch_secure(w: WatcherNode, info: TaskInfo) -> NodeAction | None:
     k = w.blobs.config.chunk_elems
     bad = np.flatnonzero(aggregate.values != expected)
     if bad.size:
-        chunk = int(bad[0]) // k
-        mine = {
-            (g.kind, g.chunk)
-            for g in w.disputes.games(w.task_id, info.round)
-            if g.epoch == info.epoch and g.challenger == w.address
-        }
-        if (GameKind.SECURE_SUM, chunk) in mine:
-            return None
-        w._approve_bond(info)
-        game = w.disputes.challenge_secure_sum(w.account, w.task_id, info.round, chunk)
-        return NodeAction(
-            w.name,
-            "challenge",
-            info.round,
-            {"game": game, "kind": "wrong-aggregate", "accused": posted.aggregator, "chunk": chunk},
-        )
+        mine = w._asked_this_epoch(info)
+        accused = posted.aggregator
+        return w._challenge_sum(info, int(bad[0]) // k, mine, accused, GameKind.SECURE_SUM)
     base = w.blobs.open_vector(BlobKind.MODEL, info.global_model_root)
     try:
         model = w.blobs.open_vector(BlobKind.MODEL, posted.model_root)
@@ -76,19 +63,10 @@ def watch_secure(w: WatcherNode, info: TaskInfo) -> NodeAction | None:
     if not wrong.size:
         return None
     c = int(wrong[0]) // k
-    r = w.disputes.prove_model(
-        w.account,
-        w.task_id,
-        info.round,
-        c,
-        base.tree.chunk(c),
-        base.tree.proof(c),
-        aggregate.tree.chunk(c),
-        aggregate.tree.proof(c),
-        model.tree.chunk(c),
-        model.tree.proof(c),
+    model_chunk, model_proof = model.tree.chunk(c), model.tree.proof(c)
+    return w._prove_model(
+        info.round, c, base, aggregate, model_chunk, model_proof, posted.aggregator
     )
-    return w._did("wrong-model", info.round, posted.aggregator, r)
 
 
 def _prove_revealed_exclusion(

@@ -140,13 +140,7 @@ class WatcherNode(TaskNode):
             return None
         round = info.round
         included = self._included(inputs, round)
-        # Only our own questions count as asked: a game someone else opened (a cheater's sock
-        # puppet that plays to lose, say) decides nothing for us.
-        mine = {
-            (g.kind, g.target, g.member, g.chunk)
-            for g in self.disputes.games(self.task_id, round)
-            if g.epoch == info.epoch and g.challenger == self.address
-        }
+        mine = self._asked_this_epoch(info)
         # two included members with one root
         roots: dict[bytes, str] = {}
         for u in inputs.updates:
@@ -220,6 +214,21 @@ class WatcherNode(TaskNode):
                 return None
             c = int(bad[0]) // k
             model_chunk, model_proof = model.tree.chunk(c), model.tree.proof(c)
+        return self._prove_model(
+            round, c, base, aggregate, model_chunk, model_proof, posted.aggregator
+        )
+
+    def _prove_model(
+        self,
+        round: int,
+        c: int,
+        base: OpenedVector,
+        aggregate: OpenedVector,
+        model_chunk: bytes,
+        model_proof: list[tuple[bytes, int]],
+        accused: str,
+    ) -> NodeAction:
+        """Prove chunk ``c`` of the posted model wrong (plaintext or secure round)."""
         r = self.disputes.prove_model(
             self.account,
             self.task_id,
@@ -232,15 +241,26 @@ class WatcherNode(TaskNode):
             model_chunk,
             model_proof,
         )
-        return self._did("wrong-model", round, posted.aggregator, r)
+        return self._did("wrong-model", round, accused, r)
 
     def _challenge_sum(
-        self, info: TaskInfo, chunk: int, mine: set[tuple[GameKind, Target, str, int]], accused: str
+        self,
+        info: TaskInfo,
+        chunk: int,
+        mine: set[tuple[GameKind, Target, str, int]],
+        accused: str,
+        kind: GameKind = GameKind.SUM,
     ) -> NodeAction | None:
-        if (GameKind.SUM, Target.AGGREGATE, _ZERO, chunk) in mine:
+        """Open the sum game (``kind``: plaintext or secure) on ``chunk`` unless we already did."""
+        if (kind, Target.AGGREGATE, _ZERO, chunk) in mine:
             return None
         self._approve_bond(info)
-        game = self.disputes.challenge_sum(self.account, self.task_id, info.round, chunk)
+        challenge = (
+            self.disputes.challenge_secure_sum
+            if kind == GameKind.SECURE_SUM
+            else self.disputes.challenge_sum
+        )
+        game = challenge(self.account, self.task_id, info.round, chunk)
         return NodeAction(
             self.name,
             "challenge",
@@ -335,6 +355,16 @@ class WatcherNode(TaskNode):
                 "chunk": chunk,
             },
         )
+
+    def _asked_this_epoch(self, info: TaskInfo) -> set[tuple[GameKind, Target, str, int]]:
+        """The questions we asked about the current aggregate. Only our own count: a game
+        someone else opened (a cheater's sock puppet that plays to lose, say) decides nothing
+        for us."""
+        return {
+            (g.kind, g.target, g.member, g.chunk)
+            for g in self.disputes.games(self.task_id, info.round)
+            if g.epoch == info.epoch and g.challenger == self.address
+        }
 
     def _approve_bond(self, info: TaskInfo) -> None:
         self.token.approve(self.account, self.coordinator.address, info.challenge_bond)
